@@ -1,0 +1,1 @@
+"""The `sotriage` command line: one module per command."""

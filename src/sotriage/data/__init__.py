@@ -1,0 +1,1 @@
+"""Data stage: read question sources, clean their text, split and write prepared datasets."""

@@ -1,0 +1,1 @@
+"""Training stage: LoRA or full fine-tuning with early stopping, then merging the adapter."""
