@@ -74,8 +74,9 @@ class QuestionEncoder:
             firsts.append(first)
             bodies.append(body)
         # One batched call per segment: the fast tokenizer runs it in Rust, 3-4k questions/s.
-        first_ids = self.tokenizer(firsts, add_special_tokens=False)["input_ids"]
-        body_ids = self.tokenizer(bodies, add_special_tokens=False)["input_ids"]
+        # verbose=False: bodies longer than the model's limit are expected here and truncated below.
+        first_ids = self.tokenizer(firsts, add_special_tokens=False, verbose=False)["input_ids"]
+        body_ids = self.tokenizer(bodies, add_special_tokens=False, verbose=False)["input_ids"]
         return [self._assemble(a, b) for a, b in zip(first_ids, body_ids)]
 
     def _assemble(self, first: list[int], body: list[int]) -> Encoded:

@@ -1,5 +1,62 @@
+"""`sotriage predict`: label and probabilities for one question or JSON lines on stdin."""
+
+from __future__ import annotations
+
+import json
+import sys
+
 import click
 
+from ..data.schema import Question
+from ..data.text import clean_markdown
+from ..errors import InputError
+from ..runtime.classifier import Classifier
+from .common import handle_errors
+
+
+def question_from_json(line: str, line_number: int) -> Question:
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as error:
+        raise InputError(f"stdin line {line_number}: invalid JSON ({error.msg}). Send one object per line, "
+                         'e.g. {"title": "...", "body": "...", "tags": ["python"]}') from None
+    if not isinstance(record, dict) or not isinstance(record.get("title", ""), str) or not isinstance(record.get("body", ""), str):
+        raise InputError(f"stdin line {line_number}: expected an object with string fields title and body")
+    if not record.get("title") and not record.get("body"):
+        raise InputError(f"stdin line {line_number}: both title and body are missing or empty")
+    tags = record.get("tags") or []
+    if isinstance(tags, str):
+        tags = tags.split()
+    return Question(id=str(record.get("id", line_number)), title=record.get("title", ""),
+                    body=clean_markdown(record.get("body", "")), tags=list(tags),
+                    reputation=record.get("reputation"), answer_count=record.get("answer_count"),
+                    account_age_days=record.get("account_age_days"))
+
+
 @click.command()
-def predict():
-    """Not yet written."""
+@click.argument("model", required=False, type=click.Path(file_okay=False))
+@click.option("--title", default=None, help="Question title.")
+@click.option("--body", default="", help="Question body in Stack Overflow Markdown.")
+@click.option("--tags", default="", help="Space- or comma-separated tags, e.g. 'python pandas'.")
+@click.option("--backend", default="onnx-int8", show_default=True, help="torch, onnx, onnx-int8, onnx-int8-static or openvino.")
+@click.option("--threads", type=int, default=None, help="Inference threads (default: all cores).")
+@handle_errors
+def predict(model, title, body, tags, backend, threads) -> None:
+    """Predict for one question (--title/--body/--tags) or JSON lines on stdin.
+
+    \b
+    Examples:
+      sotriage predict runs/minilm-lora --title "How do I parse JSON in Python?" --tags python
+      echo '{"title": "Best IDE?", "body": "Which one?"}' | sotriage predict runs/minilm-lora
+    """
+    if title is not None:
+        questions = [Question(id="1", title=title, body=clean_markdown(body), tags=tags.replace(",", " ").split())]
+    else:
+        if sys.stdin.isatty():
+            raise click.UsageError("give --title (and --body, --tags), or pipe JSON lines on stdin")
+        questions = [question_from_json(line, n) for n, line in enumerate(sys.stdin, start=1) if line.strip()]
+        if not questions:
+            raise InputError("stdin is empty: send one JSON object per line")
+    classifier = Classifier.load(model, backend=backend, threads=threads)
+    for question, prediction in zip(questions, classifier.predict(questions)):
+        click.echo(json.dumps({"id": question.id, **prediction.to_dict()}))
