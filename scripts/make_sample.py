@@ -49,7 +49,8 @@ OFF_TOPIC = "off topic"
 NOT_CONSTRUCTIVE = "not constructive"
 TOO_LOCALIZED = "too localized"
 
-# Close to the label mix of the competition's training data (open about 53%).
+# Label shares: open 52.9%, not a real question 17.9%, off topic 15.0%,
+# not constructive 10.0%, too localized 4.2%.
 LABEL_COUNTS = {
     OPEN: 254,
     NOT_A_REAL_QUESTION: 86,
@@ -57,8 +58,10 @@ LABEL_COUNTS = {
     NOT_CONSTRUCTIVE: 48,
     TOO_LOCALIZED: 20,
 }
-# Number of questions written in the style of a label other than their own.
-NOISY_COUNT = 72
+# Share of each label's questions written in the style of another label.
+NOISE_FRACTION = 0.15
+# Chance that a noisy closed question reads like an open one, not like another closed one.
+NOISE_OPEN_STYLE_CHANCE = 0.5
 
 DATE_FORMAT = "%m/%d/%Y %H:%M:%S"
 FIRST_POST = datetime(2008, 8, 1)
@@ -68,8 +71,9 @@ SITE_LAUNCH = datetime(2008, 7, 31)
 
 # ---------------------------------------------------------------------------
 # Vocabulary shared by all technologies.
-# Templates name their slots {ent}, {Ent}, {ents}, {Ents}, {fld}, {Fld}, {n}, {big},
-# {hex}, {lib}, {ver}, {Lang}, {a_ent} ("an order") and a few prose slots; see make_context() and fill().
+# Templates name their slots {ent}, {Ent}, {ents}, {Ents}, {a_ent} ("an order"), {fld},
+# {Fld}, {n}, {big}, {hex}, {lib}, {ver}, {Lang} and a few prose slots that each
+# composer adds. make_context() sets the shared slots and fill() replaces them.
 # ---------------------------------------------------------------------------
 
 ENTITIES = [
@@ -187,6 +191,10 @@ class Tech:
     tasks: list[str]
     snippets: list[str]
     choices: list[tuple[str, list[str]]]
+    # False for SQL, Bash, R and CSS, which are rarely the language of a whole app.
+    general_purpose: bool = True
+    # True when `errors` are rendering problems (CSS), not messages printed by a program.
+    errors_are_layout_problems: bool = False
 
 
 TECHS = [
@@ -252,7 +260,8 @@ for item in data['{ents}']:
         apis=["`String.split()`", "`SimpleDateFormat.parse()`", "`HashMap.get()`",
               "`Collections.sort()`", "`Integer.parseInt()`", "`Thread.sleep()`"],
         errors=[
-            "java.lang.NullPointerException\n    at com.example.{Ent}Service.update({Ent}Service.java:{n}4)",
+            "java.lang.NullPointerException\n"
+            "    at com.example.{Ent}Service.update({Ent}Service.java:{n}4)",
             "java.lang.ClassCastException: java.lang.String cannot be cast to java.lang.Integer",
             "java.lang.OutOfMemoryError: Java heap space",
             "java.util.ConcurrentModificationException",
@@ -655,6 +664,7 @@ INSERT INTO {ents} ({fld}, created) VALUES ('{n}', NOW());""",
         ],
         choices=[("database", ["MySQL", "PostgreSQL", "MongoDB", "SQL Server"]),
                  ("SQL client", ["SQL Developer", "Toad", "HeidiSQL", "MySQL Workbench"])],
+        general_purpose=False,
     ),
     Tech(
         name="CSS",
@@ -694,6 +704,8 @@ table.{ents} td { padding: {n}px; border-collapse: collapse; }""",
         ],
         choices=[("CSS framework", ["Bootstrap", "Blueprint", "960.gs", "Foundation"]),
                  ("preprocessor", ["LESS", "Sass", "Stylus"])],
+        general_purpose=False,
+        errors_are_layout_problems=True,
     ),
     Tech(
         name="Bash",
@@ -724,6 +736,7 @@ echo "cleaned up {ents}" >> /tmp/cleanup.log""",
         ],
         choices=[("shell", ["bash", "zsh", "fish"]),
                  ("scripting language for admin work", ["Perl", "Python", "bash"])],
+        general_purpose=False,
     ),
     Tech(
         name="R",
@@ -750,6 +763,7 @@ plot(agg${fld}, type = "l")""",
         ],
         choices=[("plotting package", ["ggplot2", "lattice", "base graphics"]),
                  ("IDE", ["RStudio", "Emacs with ESS", "Eclipse with StatET"])],
+        general_purpose=False,
     ),
     Tech(
         name="Perl",
@@ -779,6 +793,8 @@ print join(", ", map { $_->{id} } @sorted), "\n";""",
                  ("object system", ["Moose", "Moo", "plain bless"])],
     ),
 ]
+
+GENERAL_TECHS = [tech for tech in TECHS if tech.general_purpose]
 
 GENERIC_CHOICES = [
     ("version control system", ["Git", "Mercurial", "Subversion", "Bazaar"]),
@@ -855,10 +871,31 @@ OPEN_TITLES = [
 
 OPEN_INTROS = [
     "I have a {app} written in {Lang} that {purpose}.",
+    "I'm fairly new to {Lang}. I'm trying to write a {app} that {purpose}.",
+    "At work we maintain a {app} in {Lang}. One part of it {purpose}.",
+]
+# Intros that also fit SQL, Bash and R, which are rarely the language of a whole app.
+TOOL_INTROS = [
     "I'm working on a {app} using {lib}. It {purpose}.",
     "Our {app} {purpose}, and it has worked fine for months.",
-    "I'm fairly new to {Lang}. I'm trying to write a {app} that {purpose}.",
-    "At work we maintain a {app} in {Lang}; one part of it {purpose}.",
+    "One step of our {app} is done in {Lang}: it {purpose}.",
+]
+
+LAYOUT_TITLES = [
+    "{Ent} page: {error} in {ver}",
+    "Why does {api} break the {ent} layout in {ver}?",
+    "How do I {task}?",
+    "{lib} grid: {error} when the window is narrow",
+]
+LAYOUT_INTROS = [
+    "I'm styling the {ent} page of our {app}.",
+    "Our {app} has a page that lists {ents} with their {fld}.",
+    "I'm building the layout for {a_ent} overview page with {lib}.",
+]
+LAYOUT_PROBLEMS = [
+    "In {ver} {error}, while other browsers show it correctly.",
+    "As soon as a {ent} has a long {fld}, {error}.",
+    "When I resize the window below {n}00 pixels, {error}.",
 ]
 
 OPEN_PROBLEMS = [
@@ -880,9 +917,31 @@ CODE_INTROS = [
 
 OPEN_ENVIRONMENTS = [
     "I'm on {ver} ({os}).",
+    "Tested with {ver} on {os}.",
     "Versions: {ver} on {os}.",
     "This happens with {ver} on {os}, and the same on a colleague's machine.",
     "Environment: {os}, {ver}.",
+]
+
+
+SHORT_OPEN_BODIES = [
+    "I need to {task}. I know about {api}, but it doesn't seem to handle {ents} with an "
+    "empty `{fld}`. Is there a built-in way, or do I have to write it myself?",
+    "In {ver}, is there a way to {task} using only {lib}? The documentation for {api} "
+    "mentions it, but I can't find an example.",
+    "What is the idiomatic way to {task} in {Lang}? Right now I use {api} in a loop, "
+    "which works but feels wrong for {big} {ents}.",
+    "I'm porting code to {ver} and need to {task}. The old version used {api}, which "
+    "is deprecated now. What replaces it?",
+]
+
+
+RESULT_MISMATCHES = [
+    "I expected `{count}` {ents} but only `{n}` come back, "
+    "and the {fld} of the first one is `null`.",
+    "The {fld} should be `{count}`, but it comes out as `{n}`.",
+    "With {count} {ents} it takes about {n} seconds; with {big} it never finishes.",
+    "The first {n} {ents} look right, everything after that has the same {fld}.",
 ]
 
 
@@ -891,7 +950,9 @@ def compose_open(rng: random.Random) -> tuple[str, str, list[str]]:
     context = make_context(rng, tech)
     error = fill(rng.choice(tech.errors), context)
     context.update({
-        "error_head": error.split("\n")[0][:70].rstrip(" :"),
+        "error": error,
+        "error_head": error.split("\n")[0][:70].rstrip(" :."),
+        "count": str(rng.randint(10, 99)),
         "action": fill(rng.choice(ACTIONS), context),
         "task": fill(rng.choice(tech.tasks), context),
         "api": rng.choice(tech.apis),
@@ -901,12 +962,27 @@ def compose_open(rng: random.Random) -> tuple[str, str, list[str]]:
         "os": rng.choice(OPERATING_SYSTEMS),
     })
 
-    title = fill(rng.choice(OPEN_TITLES), context)
-    paragraphs = [fill(rng.choice(OPEN_INTROS), context)]
+    layout = tech.errors_are_layout_problems
+    title = fill(rng.choice(LAYOUT_TITLES if layout else OPEN_TITLES), context)
+    if rng.random() < 0.2:
+        body = fill(rng.choice(SHORT_OPEN_BODIES), context)
+        if rng.random() < 0.5:
+            body += " " + fill(rng.choice(OPEN_ENVIRONMENTS), context)
+        return title, body, tech_tags(rng, tech, max_extra=4)
 
-    problem = fill(rng.choice(OPEN_PROBLEMS), context)
-    paragraphs.append(problem)
-    paragraphs.append(indent_code(error))
+    if layout:
+        intros = LAYOUT_INTROS
+    elif tech.general_purpose:
+        intros = OPEN_INTROS + TOOL_INTROS
+    else:
+        intros = TOOL_INTROS
+    paragraphs = [fill(rng.choice(intros), context)]
+
+    if layout:
+        paragraphs.append(fill(rng.choice(LAYOUT_PROBLEMS), context))
+    else:
+        paragraphs.append(fill(rng.choice(OPEN_PROBLEMS), context))
+        paragraphs.append(indent_code(error))
 
     if rng.random() < 0.9:
         paragraphs.append(rng.choice(CODE_INTROS))
@@ -916,20 +992,14 @@ def compose_open(rng: random.Random) -> tuple[str, str, list[str]]:
         attempt = fill(rng.choice(ATTEMPTS), context)
         outcome = fill(rng.choice(ATTEMPT_OUTCOMES), context)
         paragraphs.append(f"I tried {attempt}, but {outcome}.")
-    if rng.random() < 0.4:
-        paragraphs.append(
-            f"I expected `{rng.randint(10, 99)}` {context['ents']} but only "
-            f"`{rng.randint(1, 9)}` come back, and the {context['fld']} of the first one "
-            f"is `null`."
-        )
+    if not layout and rng.random() < 0.4:
+        paragraphs.append(fill(rng.choice(RESULT_MISMATCHES), context))
     if rng.random() < 0.7:
         paragraphs.append(fill(rng.choice(OPEN_ENVIRONMENTS), context))
     paragraphs.append(fill(rng.choice(OPEN_QUESTIONS), context))
     if rng.random() < 0.2:
         paragraphs.append(fill(rng.choice(EDITS), context))
     return title, "\n\n".join(paragraphs), tech_tags(rng, tech, max_extra=4)
-
-
 
 # ---------------------------------------------------------------------------
 # Not constructive: asks for opinions, comparisons or the best tool.
@@ -960,7 +1030,7 @@ NOT_CONSTRUCTIVE_OPENERS = [
     "I'm about to start a {project} and can't decide between {a} and {b}.",
     "I have been using {a} for {n} years and I wonder whether {b} would be a better choice.",
     "Our team keeps arguing about which {category} to standardize on.",
-    "There are so many options for a {category} these days that I don't know where to begin.",
+    "There are so many options for {a_category} these days that I don't know where to begin.",
     "Everyone on the blogs says {a} is the future, but I'm not convinced.",
     "Just curious what everyone here prefers.",
     "I'm putting together a list of recommendations for new people on our team.",
@@ -969,7 +1039,7 @@ NOT_CONSTRUCTIVE_OPENERS = [
 NOT_CONSTRUCTIVE_ASKS = [
     "Which one would you choose and why?",
     "What do you think?",
-    "I'd like to hear from people who have used both in a real project.",
+    "I'd like to hear from people who have used them in a real project.",
     "Please post one suggestion per answer so people can vote.",
     "What are your experiences?",
     "Is it worth switching, in your opinion?",
@@ -998,6 +1068,7 @@ def compose_not_constructive(rng: random.Random) -> tuple[str, str, list[str]]:
     picked = rng.sample(options, min(3, len(options)))
     context.update({
         "category": category,
+        "a_category": ("an " if category[0] in "aeiouAEIOU" else "a ") + category,
         "a": picked[0],
         "b": picked[1],
         "c": picked[-1],
@@ -1007,8 +1078,10 @@ def compose_not_constructive(rng: random.Random) -> tuple[str, str, list[str]]:
     title = fill(rng.choice(NOT_CONSTRUCTIVE_TITLES), context)
     paragraphs = [fill(rng.choice(NOT_CONSTRUCTIVE_OPENERS), context)]
     if rng.random() < 0.45:
-        paragraphs.append("So far I've looked at:")
-        paragraphs.append("\n".join(f"- {option}" for option in options))
+        listed = rng.sample(options, rng.randint(2, len(options)))
+        paragraphs.append(rng.choice(["So far I've looked at:", "The candidates I know of:",
+                                      "Options I'm considering:"]))
+        paragraphs.append("\n".join(f"- {option}" for option in listed))
     if rng.random() < 0.5:
         paragraphs.append(fill(rng.choice(NOT_CONSTRUCTIVE_EXTRAS), context))
     paragraphs.append(fill(rng.choice(NOT_CONSTRUCTIVE_ASKS), context))
@@ -1033,6 +1106,7 @@ OFF_TOPIC_WORDS = {
     "service": ["Twitter", "Google Maps", "Facebook", "Flickr", "YouTube", "Dropbox"],
     "desktop_app": ["Skype", "Adobe Reader", "Java", "iTunes", "Flash Player", "Dropbox"],
     "site_dir": ["shop", "blog", "wiki", "forum", "clients", "intranet"],
+    "server_os": ["Ubuntu 10.04", "Ubuntu 12.04", "Debian 6", "CentOS 5.8", "CentOS 6"],
 }
 
 SERVER_CONFIGS = [
@@ -1069,9 +1143,14 @@ OFF_TOPIC_TOPICS = {
             "says nothing is wrong with it.",
             "I've already updated the BIOS and all drivers from the manufacturer's site.",
             "It started after I moved the desk and plugged everything back in.",
+            "Most of the day I run {ide}, a browser with {n}0 tabs and a database server.",
+            "The {device} was the cheapest one in the shop, maybe that was a mistake.",
+            "My employer pays for {n2} new machine every {n} years, so I want to choose well.",
+            "I also play games on it at the weekend, if that matters.",
         ],
         "asks": ["Any hardware recommendations?", "Is this a hardware fault or a driver problem?",
-                 "What would you buy?", "How can I find out which part is broken?"],
+                 "What would you buy?", "How can I find out which part is broken?",
+                 "Should I send it back?"],
         "tags": ["hardware", "laptop", "ssd", "monitor", "performance", "ram"],
     },
     "careers": {
@@ -1092,6 +1171,10 @@ OFF_TOPIC_TOPICS = {
             "I got an offer that pays about {n}0% more than my current salary.",
             "My degree is in biology, I taught myself programming.",
             "Our company was bought last year and since then the atmosphere is bad.",
+            "I'm {n}5 years old and wonder whether it's too late to switch.",
+            "My current team uses {lib}, and nobody else in the area seems to.",
+            "The recruiter asked for my salary expectations and I had no idea what to say.",
+            "I have an interview for a {role} position in {n} days.",
         ],
         "asks": ["What would you do in my position?", "How should I bring this up with my boss?",
                  "Is this normal in our industry?", "Would employers care about this?"],
@@ -1114,6 +1197,10 @@ OFF_TOPIC_TOPICS = {
             "Do we have to publish our source code if we ship the program to customers?",
             "Do I need to mention the author somewhere in the app?",
             "I'm not a lawyer and we can't afford one for this.",
+            "The {project} would be sold to about {n} customers at first.",
+            "I wrote most of the {lib} integration code at home, on my own laptop.",
+            "The {license} text is long and I don't understand the part about distribution.",
+            "A competitor has already copied parts of our {project}, can we do anything?",
         ],
         "asks": ["What exactly am I allowed to do?", "Is this legal?",
                  "Which license terms apply here?", "Has anyone been in this situation?"],
@@ -1121,7 +1208,7 @@ OFF_TOPIC_TOPICS = {
     },
     "servers": {
         "titles": [
-            "Apache virtual host serves the wrong site on {os}",
+            "Apache virtual host serves the wrong site on {server_os}",
             "How do I set up a mail server for our small office?",
             "VPS runs out of memory every night at 3 AM",
             "DNS change for my domain not visible after {n} days",
@@ -1130,11 +1217,15 @@ OFF_TOPIC_TOPICS = {
             "How do I limit bandwidth per user on our office network?",
         ],
         "sentences": [
-            "I rent a small VPS with {n}00 MB of RAM running {os}.",
+            "I rent a small VPS with {n}00 MB of RAM running {server_os}.",
             "Our office has about {n}0 people and one old server in a cupboard.",
             "The hosting company's support says it's a configuration problem on my side.",
             "I followed a tutorial I found, but it was written for an older release.",
             "The logs under /var/log don't show anything unusual.",
+            "The {site_dir} site gets maybe {n}00 visitors a day, so it's not about load.",
+            "Our ISP gave us {n} static IP addresses.",
+            "I restarted the server {n} times today and it helps for an hour or so.",
+            "The previous admin left no documentation at all.",
         ],
         "asks": ["How do I configure this correctly?", "Which settings should I change?",
                  "What is the usual way to set this up?", "Where should I start looking?"],
@@ -1156,6 +1247,9 @@ OFF_TOPIC_TOPICS = {
             "It started after the last automatic update.",
             "My colleague has the same version and doesn't have the problem.",
             "I tried the help pages of {desktop_app} but they only show the basics.",
+            "It is my parents' computer and they only use it for email and photos.",
+            "Every time I start it, it takes about {n} minutes before I can do anything.",
+            "The IT department at work says it's not their job because it's my own laptop.",
         ],
         "asks": ["How can I fix this?", "Is there a setting for this?",
                  "Does anyone know a workaround?"],
@@ -1179,7 +1273,7 @@ def compose_off_topic(rng: random.Random) -> tuple[str, str, list[str]]:
     topic = OFF_TOPIC_TOPICS[topic_name]
 
     title = fill(rng.choice(topic["titles"]), context)
-    sentences = rng.sample(topic["sentences"], rng.randint(1, 3))
+    sentences = rng.sample(topic["sentences"], rng.randint(2, 4))
     paragraphs = [" ".join(fill(sentence, context) for sentence in sentences)]
     if topic_name == "servers" and rng.random() < 0.6:
         paragraphs.append("This is the relevant part of my configuration:")
@@ -1202,17 +1296,19 @@ VAGUE_TITLES = [
     "how to do this in {lang}", "{lib} not working", "urgent!! {lang} problem",
 ]
 
-VAGUE_BODIES = [
-    "i have a problem with my code it doesnt work. please help me fix it",
-    "how do i {task} in {lang}?? i am new",
-    "anyone know how to do this??",
-    "Please tell me the code to {task}.",
-    "My program gives error. What to do?",
-    "plz help me i have exam tomorrow",
-    "It is not working. I tried everything.",
-    "I want to {task}. Give me the code.",
-    "{lib} is not working on my computer. why?",
-    "i need this fast pls",
+VAGUE_OPENERS = [
+    "i have a problem with my {lang} code", "my {lib} program dont work", "i am new to {lang}",
+    "hi all", "I am making {a_kind} for school", "I have this assignment in {lang}",
+    "my teacher gave us a project", "Hello, I am beginner",
+]
+VAGUE_DETAILS = [
+    "it doesnt work", "it gives error on line {n}", "nothing happens when i click the button",
+    "i want to {task}", "the output is wrong", "{lib} is not working on my computer",
+    "it worked on my friends computer", "i dont know where to start",
+]
+VAGUE_PLEAS = [
+    "please help me fix it", "plz help", "give me the code", "i need this fast pls",
+    "anyone know how to do this??", "thanks", "what to do?", "help me please its urgent",
 ]
 
 BROAD_TITLES = [
@@ -1237,6 +1333,11 @@ KINDS_AND_EXAMPLES = [
     ("social network", "Facebook"), ("video site", "YouTube"), ("online shop", "Amazon"),
     ("search engine", "Google"), ("auction site", "eBay"), ("photo sharing app", "Instagram"),
 ]
+BROAD_EXTRAS = [
+    "I have {n} months for this.", "I already know a bit of {lang}.", "My budget is zero.",
+    "Which language is best for it?", "I will share the profit with whoever helps me.",
+    "Please don't send links, just explain it here.",
+]
 GAMES = ["Minecraft", "Angry Birds", "World of Warcraft", "FarmVille", "Tetris"]
 
 HOMEWORK_TASKS = [
@@ -1245,6 +1346,8 @@ HOMEWORK_TASKS = [
     "counts the vowels in a sentence", "simulates an ATM machine",
     "sorts {n} names alphabetically", "calculates the grades of {n} students",
     "finds all prime numbers below {big}", "reverses a linked list",
+    "manages a library of books", "plays tic tac toe against the computer",
+    "computes the average {fld} of {n} {ents}", "prints the multiplication table up to {n}",
 ]
 
 HOMEWORK_RULES = [
@@ -1254,6 +1357,28 @@ HOMEWORK_RULES = [
     "Print the result in a table.",
     "Use a while loop.",
     "Handle invalid input.",
+    "Store the data in an array of {n} elements.",
+    "The output must match the example exactly.",
+    "Comment every line.",
+    "No global variables.",
+    "Read the input from a file called {ents}.txt.",
+    "Use recursion.",
+]
+
+HOMEWORK_INTROS = [
+    "Write a program in {Lang} that {homework}.",
+    "Assignment {n}: using {Lang}, write a program that {homework}.",
+    "My teacher wants a {Lang} program that {homework}.",
+    "Q{n}. Create a {Lang} application which {homework}.",
+]
+
+HOMEWORK_PLEAS = [
+    "I need it until tomorrow, please send the full code.",
+    "please help!!",
+    "Thanks in advance.",
+    "I have {n} more tasks like this one.",
+    "It is due on {weekday}, please hurry.",
+    "i dont understand anything of this",
 ]
 
 CONCEPTS = [
@@ -1263,38 +1388,43 @@ CONCEPTS = [
 
 
 def compose_not_a_real_question(rng: random.Random) -> tuple[str, str, list[str]]:
-    tech = rng.choice(TECHS)
+    variant = rng.choices(["vague", "broad", "homework", "dump", "concept"], [4, 2, 3, 2, 1])[0]
+    tech = rng.choice(GENERAL_TECHS if variant == "homework" else TECHS)
     context = make_context(rng, tech)
     kind, famous = rng.choice(KINDS_AND_EXAMPLES)
     context.update({
         "lang": tech.name.lower(),
         "task": fill(rng.choice(tech.tasks), context),
         "kind": kind,
+        "a_kind": ("an " if kind[0] in "aeiou" else "a ") + kind,
         "famous": famous,
         "game": rng.choice(GAMES),
         "homework": fill(rng.choice(HOMEWORK_TASKS), context),
         "concept": rng.choice(CONCEPTS),
+        "weekday": rng.choice(["Monday", "Tuesday", "Wednesday", "Thursday", "Friday"]),
     })
     tags = tech_tags(rng, tech, max_extra=1)
-    variant = rng.choices(["vague", "broad", "homework", "dump", "concept"], [4, 2, 3, 2, 1])[0]
 
     if variant == "vague":
         title = fill(rng.choice(VAGUE_TITLES), context)
-        body = " ".join(fill(text, context) for text in rng.sample(VAGUE_BODIES, rng.randint(1, 2)))
+        parts = [rng.choice(VAGUE_OPENERS), rng.choice(VAGUE_DETAILS), rng.choice(VAGUE_PLEAS)]
+        body = fill(rng.choice([". ", " ", ", "]).join(parts[rng.randint(0, 1):]), context)
     elif variant == "broad":
         title = fill(rng.choice(BROAD_TITLES), context)
         body = fill(rng.choice(BROAD_BODIES), context)
+        if rng.random() < 0.7:
+            body += " " + fill(rng.choice(BROAD_EXTRAS), context)
     elif variant == "homework":
         title = fill(rng.choice(["{Lang} program that {homework}", "Homework help: {homework}",
                                  "need code for program that {homework}"]), context)
         rules = rng.sample(HOMEWORK_RULES, rng.randint(2, 4))
-        numbered = "\n".join(f"{number}. {rule}" for number, rule in enumerate(rules, start=1))
-        paragraphs = [fill("Write a program in {Lang} that {homework}.", context), numbered]
+        numbered = "\n".join(f"{number}. {fill(rule, context)}"
+                             for number, rule in enumerate(rules, start=1))
+        paragraphs = [fill(rng.choice(HOMEWORK_INTROS), context), numbered]
         if rng.random() < 0.4:
             paragraphs.append("here is what i have")
             paragraphs.append(fill(rng.choice(tech.snippets), context))  # pasted without indent
-        paragraphs.append(rng.choice(["I need it until tomorrow, please send the full code.",
-                                      "please help!!", "Thanks in advance."]))
+        paragraphs.append(fill(rng.choice(HOMEWORK_PLEAS), context))
         body = "\n\n".join(paragraphs)
         tags = pick_tags(rng, [tech.tags[0], "homework"], [], 0)
     elif variant == "dump":
@@ -1312,6 +1442,10 @@ def compose_not_a_real_question(rng: random.Random) -> tuple[str, str, list[str]
         body = fill(rng.choice([
             "Can someone explain {concept} to me? I read about it but didn't understand anything.",
             "What is {concept} and why do we need it? Explain with all details.",
+            "Our teacher talked about {concept} in {Lang} today. What is it?",
+            "I read {n} articles about {concept} and I'm more confused than before. "
+            "Please explain it simply.",
+            "Is {concept} important? Do I need it for {a_kind}?",
         ]), context)
 
     if rng.random() < 0.5:
@@ -1340,7 +1474,8 @@ SERVICE_ERRORS = ["500", "503", "401", "403", "a timeout"]
 
 
 def compose_too_localized(rng: random.Random, posted: datetime) -> tuple[str, str, list[str]]:
-    tech = rng.choice(TECHS)
+    variant = rng.choice(["site", "typo", "date", "outage", "internal"])
+    tech = rng.choice(GENERAL_TECHS if variant == "typo" else TECHS)
     context = make_context(rng, tech)
     site = rng.choice(SITE_PREFIXES) + rng.choice(SITE_SUFFIXES) + ".example"
     day = posted - timedelta(days=rng.randint(0, 3))
@@ -1355,7 +1490,6 @@ def compose_too_localized(rng: random.Random, posted: datetime) -> tuple[str, st
         "app": rng.choice(APPS),
         "hour": str(rng.randint(8, 17)),
     })
-    variant = rng.choice(["site", "typo", "date", "outage", "internal"])
 
     if variant == "site":
         title = fill(rng.choice(["Why does the {page} page on {site} look broken?",
@@ -1393,7 +1527,8 @@ def compose_too_localized(rng: random.Random, posted: datetime) -> tuple[str, st
         paragraphs = [
             fill("Our {Lang} script that {purpose} failed last night ({date}) and works on "
                  "every other day.", context),
-            rng.choice(["Nothing was deployed that day.", "The server clock shows the right time now.",
+            rng.choice(["Nothing was deployed that day.",
+                        "The server clock shows the right time now.",
                         "The logs for that night are empty."]),
             "Does anyone know what was special about that date?",
         ]
@@ -1403,8 +1538,14 @@ def compose_too_localized(rng: random.Random, posted: datetime) -> tuple[str, st
                                  "{service} login stopped working today",
                                  "Did {service} change something this morning?"]), context)
         paragraphs = [
-            fill("Since about {hour} o'clock today every call to the {service} API returns "
-                 "{service_error}. It worked this morning and I didn't change anything.", context),
+            fill(rng.choice([
+                "Since about {hour} o'clock today every call to the {service} API returns "
+                "{service_error}. It worked this morning and I didn't change anything.",
+                "Our {app} uses the {service} API to show {ents}. Today, {date}, it only gets "
+                "{service_error} back.",
+                "Starting this afternoon our {service} integration fails with {service_error} "
+                "for every {ent} we send.",
+            ]), context),
             rng.choice(["Is it just me?", "Is anyone else seeing this?",
                         "Is there a status page somewhere?"]),
         ]
@@ -1424,7 +1565,9 @@ def compose_too_localized(rng: random.Random, posted: datetime) -> tuple[str, st
     return title, "\n\n".join(paragraphs), tags
 
 
-def compose_question(rng: random.Random, style: str, posted: datetime) -> tuple[str, str, list[str]]:
+def compose_question(
+    rng: random.Random, style: str, posted: datetime
+) -> tuple[str, str, list[str]]:
     """Return (title, body, tags) for a question written in the style of label `style`."""
     if style == OPEN:
         return compose_open(rng)
@@ -1440,9 +1583,8 @@ def compose_question(rng: random.Random, style: str, posted: datetime) -> tuple[
 
 
 # ---------------------------------------------------------------------------
-# Metadata: dates, ids, reputation. The distributions are invented, shaped only
-# loosely after the competition data: closed questions come from newer accounts
-# with less reputation.
+# Metadata: dates, ids, reputation. The distributions are invented. Closed questions
+# get newer accounts and less reputation, so the metadata carries a signal of its own.
 # ---------------------------------------------------------------------------
 
 # Median reputation at posting time, and the chance that the owner has reputation 1.
@@ -1457,7 +1599,8 @@ REPUTATION_ONE_CHANCE = {
 ACCOUNT_AGE_MEAN_DAYS = {
     OPEN: 400, NOT_CONSTRUCTIVE: 250, OFF_TOPIC: 200, TOO_LOCALIZED: 120, NOT_A_REAL_QUESTION: 90,
 }
-# Approximate highest ids in mid-2012, used to scale invented ids to the date range.
+# Rough estimates of the highest question and user ids in mid-2012, used only to scale
+# the invented ids to a plausible range.
 LAST_POST_ID = 11_800_000
 LAST_USER_ID = 1_550_000
 
@@ -1469,7 +1612,7 @@ def draw_post_time(rng: random.Random) -> datetime:
 
 
 def scale_id(moment: datetime, start: datetime, last_id: int) -> int:
-    """Map a date to an id that grows faster than linearly, like the site's ids did."""
+    """Map a date to an invented id that grows faster than linearly with time."""
     fraction = (moment - start).total_seconds() / (LAST_POST - start).total_seconds()
     return 1 + int(last_id * max(fraction, 0.0) ** 1.5)
 
@@ -1495,7 +1638,7 @@ def draw_owner(rng: random.Random, label: str, posted: datetime) -> tuple[dateti
 
 
 def draw_closed_time(rng: random.Random, posted: datetime) -> datetime:
-    # Most questions are closed within hours; the median here is 90 minutes.
+    # Invented delay with a median of 90 minutes and a cap of 120 days.
     minutes = min(rng.lognormvariate(math.log(90), 1.5), 120 * 24 * 60)
     return posted + timedelta(minutes=max(minutes, 1.0))
 
@@ -1504,19 +1647,36 @@ def draw_closed_time(rng: random.Random, posted: datetime) -> datetime:
 # Assembly and output.
 # ---------------------------------------------------------------------------
 
+def choose_noise_style(rng: random.Random, label: str) -> str:
+    """Pick the label whose style a noisy question of `label` is written in."""
+    closed_labels = [other for other in LABEL_COUNTS if other not in (OPEN, label)]
+    if label == OPEN:
+        return rng.choice(closed_labels)
+    if rng.random() < NOISE_OPEN_STYLE_CHANCE:
+        return OPEN
+    return rng.choice(closed_labels)
+
+
+def assign_styles(rng: random.Random) -> list[tuple[str, str]]:
+    """Return shuffled (label, style) pairs.
+
+    A NOISE_FRACTION of each label's questions gets the style of another label.
+    """
+    pairs = []
+    for label, count in LABEL_COUNTS.items():
+        noisy_count = round(count * NOISE_FRACTION)
+        pairs.extend((label, choose_noise_style(rng, label)) for _ in range(noisy_count))
+        pairs.extend((label, label) for _ in range(count - noisy_count))
+    rng.shuffle(pairs)
+    return pairs
+
+
 def build_rows(seed: int) -> list[dict[str, str]]:
     rng = random.Random(seed)
-    labels = [label for label, count in LABEL_COUNTS.items() for _ in range(count)]
-    rng.shuffle(labels)
-    noisy = set(rng.sample(range(len(labels)), NOISY_COUNT))
-
     questions = []
     seen_bodies: set[str] = set()
-    for index, label in enumerate(labels):
+    for label, style in assign_styles(rng):
         posted = draw_post_time(rng)
-        style = label
-        if index in noisy:
-            style = rng.choice([other for other in LABEL_COUNTS if other != label])
         title, body, tags = compose_question(rng, style, posted)
         while body in seen_bodies:
             title, body, tags = compose_question(rng, style, posted)
@@ -1558,7 +1718,7 @@ def build_rows(seed: int) -> list[dict[str, str]]:
 
 def render_csv(rows: list[dict[str, str]]) -> bytes:
     # NOTE: records end in "\n" and newlines inside bodies are "\n". The line endings of
-    # the original Kaggle file were not checked; readers should accept "\r\n" as well.
+    # the original Kaggle file were not checked, so readers should accept "\r\n" as well.
     buffer = io.StringIO(newline="")
     writer = csv.DictWriter(buffer, fieldnames=COLUMNS, quoting=csv.QUOTE_MINIMAL,
                             lineterminator="\n")

@@ -1,0 +1,1 @@
+"""Data files that ship with sotriage, such as the demo sample in sample/."""
