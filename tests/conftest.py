@@ -43,14 +43,24 @@ def build_tiny_bert(folder: Path, label_names=("open", "closed"), seed: int = 0)
     few whole words, so any ASCII text tokenizes without [UNK] floods.
     """
     import torch
-    from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast
+    from tokenizers import Tokenizer
+    from tokenizers.models import WordPiece
+    from tokenizers.normalizers import BertNormalizer
+    from tokenizers.pre_tokenizers import BertPreTokenizer
+    from transformers import BertConfig, BertForSequenceClassification, PreTrainedTokenizerFast
 
     folder.mkdir(parents=True, exist_ok=True)
     characters = list(string.ascii_lowercase + string.digits + string.punctuation)
     words = ["the", "how", "what", "why", "best", "error", "code", "python", "java", "list", "question", "is", "to", "in"]
     vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *characters, *[f"##{c}" for c in characters], *words]
     (folder / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
-    tokenizer = BertTokenizerFast(vocab_file=str(folder / "vocab.txt"), do_lower_case=True)
+    # Built with the tokenizers library, so the WordPiece vocabulary is used whatever the
+    # transformers version's BertTokenizer constructor expects.
+    wordpiece = Tokenizer(WordPiece({token: i for i, token in enumerate(vocab)}, unk_token="[UNK]"))
+    wordpiece.normalizer = BertNormalizer(lowercase=True)
+    wordpiece.pre_tokenizer = BertPreTokenizer()
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=wordpiece, unk_token="[UNK]", pad_token="[PAD]",
+                                        cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]")
     tokenizer.save_pretrained(folder)
 
     torch.manual_seed(seed)
