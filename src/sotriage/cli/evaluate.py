@@ -6,6 +6,7 @@ import json
 
 import click
 
+from ..card import write_model_card
 from ..evaluation.evaluate import evaluate_backend, evaluation_questions
 from ..io import write_json
 from ..runtime.classifier import Classifier
@@ -39,6 +40,7 @@ def evaluate(model, data, split, backend, max_examples, threads, as_json) -> Non
     result = {"backend": backend, "model": str(resolved.files.model_dir), "data": source, **metrics}
     if resolved.run_dir is not None and data is None:
         write_json(resolved.run_dir / "metrics" / f"eval-{backend}-{split}.json", result)
+        write_model_card(resolved.run_dir)
 
     if as_json:
         click.echo(json.dumps(result))

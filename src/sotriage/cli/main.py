@@ -35,7 +35,7 @@ def _register() -> None:
     cli.add_command(evaluate.evaluate)
     cli.add_command(predict.predict)
     cli.add_command(demo.demo)
-    for optional in ("bench", "serve", "baseline", "loadtest"):
+    for optional in ("bench", "serve", "baseline", "loadtest", "fuse"):
         try:
             module = __import__(f"sotriage.cli.{optional}", fromlist=[optional])
         except ModuleNotFoundError as error:

@@ -37,6 +37,19 @@ class LabelledQuestions:
             return self
         return LabelledQuestions(self.questions[:n], self.labels[:n])
 
+    def sample(self, n: int | None, seed: int) -> "LabelledQuestions":
+        """A seeded random subset of n questions, in their original order.
+
+        Split files keep the source's order, which is by post id and so by date in the Kaggle data:
+        the first rows are the oldest questions and not a representative subset.
+        """
+        if n is None or n >= len(self.questions):
+            return self
+        import numpy as np
+
+        keep = np.sort(np.random.default_rng(seed).choice(len(self.questions), size=n, replace=False))
+        return LabelledQuestions([self.questions[i] for i in keep], [self.labels[i] for i in keep])
+
 
 @dataclass
 class PreparedDataset:

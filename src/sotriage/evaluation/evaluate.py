@@ -13,7 +13,7 @@ from ..data.kaggle import read_kaggle_csv
 from ..data.schema import LABEL_SETS, label_of
 from ..errors import InputError, MissingArtifactError
 from ..io import read_json
-from ..runtime.classifier import Classifier, softmax
+from ..runtime.classifier import Classifier
 from ..runtime.model_ref import ResolvedModel
 from .metrics import classification_metrics
 
@@ -63,8 +63,10 @@ def evaluate_backend(classifier: Classifier, questions: LabelledQuestions) -> tu
     """Return metrics (with timing) and the logits, in the order of `questions`."""
     started = time.perf_counter()
     logits = classifier.logits(questions.questions)
+    probabilities = classifier.predict_proba(questions.questions, logits)
     seconds = time.perf_counter() - started
-    metrics = classification_metrics(np.asarray(questions.labels), softmax(logits), classifier.label_names)
+    metrics = classification_metrics(np.asarray(questions.labels), probabilities, classifier.label_names)
+    metrics["fusion"] = classifier.fusion is not None
     metrics["seconds"] = round(seconds, 3)
     metrics["questions_per_s"] = len(questions) / seconds if seconds > 0 else None
     return metrics, logits

@@ -84,6 +84,8 @@ def create_backend(name: str, files: ModelFiles, threads: int | None = None) -> 
 def _load_builtin_backends() -> None:
     # Importing the modules registers their backends; optional packages are imported lazily inside.
     from . import onnx_backend, torch_backend  # noqa: F401
+    # GPU backends register on every machine; creating one without CUDA raises a clear error.
+    from . import onnx_cuda_backend, tensorrt_backend, torch_cuda_backend  # noqa: F401
 
     try:
         from . import openvino_backend  # noqa: F401

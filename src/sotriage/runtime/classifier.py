@@ -35,8 +35,9 @@ class Prediction:
 
 class Classifier:
     def __init__(self, encoder: QuestionEncoder, backend: Backend, label_names: list[str],
-                 batch_size: int = 32, max_batch_tokens: int | None = None):
+                 batch_size: int = 32, max_batch_tokens: int | None = None, fusion=None):
         self.encoder = encoder
+        self.fusion = fusion  # a sotriage.fusion.FusionHead, or None for the encoder's softmax alone
         self.backend = backend
         self.label_names = list(label_names)
         self.batch_size = batch_size
@@ -44,18 +45,22 @@ class Classifier:
 
     @classmethod
     def load(cls, model: str | None = None, backend: str = "onnx-int8", threads: int | None = None,
-             batch_size: int = 32, max_batch_tokens: int | None = None) -> "Classifier":
+             batch_size: int = 32, max_batch_tokens: int | None = None, fusion: bool = True) -> "Classifier":
         resolved = resolve_model(model)
-        return cls.from_resolved(resolved, backend, threads, batch_size, max_batch_tokens)
+        return cls.from_resolved(resolved, backend, threads, batch_size, max_batch_tokens, fusion)
 
     @classmethod
     def from_resolved(cls, resolved: ResolvedModel, backend: str = "onnx-int8", threads: int | None = None,
-                      batch_size: int = 32, max_batch_tokens: int | None = None) -> "Classifier":
+                      batch_size: int = 32, max_batch_tokens: int | None = None, fusion: bool = True) -> "Classifier":
+        """Build the classifier; `fusion=False` ignores a fusion head in the model folder."""
+        from ..fusion import FusionHead
+
         settings = read_sotriage_config(resolved.files.model_dir)
         encoding = EncodingConfig(**settings.get("encoding", {}))
         tokenizer = load_tokenizer(str(resolved.files.model_dir))
         runtime = create_backend(backend, resolved.files, threads)
-        return cls(QuestionEncoder(tokenizer, encoding), runtime, resolved.label_names, batch_size, max_batch_tokens)
+        head = FusionHead.load(resolved.files.model_dir) if fusion else None
+        return cls(QuestionEncoder(tokenizer, encoding), runtime, resolved.label_names, batch_size, max_batch_tokens, head)
 
     def batches(self, encoded: Sequence[Encoded]) -> list[np.ndarray]:
         lengths = [len(item) for item in encoded]
@@ -76,8 +81,13 @@ class Classifier:
             return np.zeros((0, len(self.label_names)), dtype=np.float32)
         return self.logits_for_encoded(self.encoder.encode(questions))
 
-    def predict_proba(self, questions: Sequence[Question]) -> np.ndarray:
-        return softmax(self.logits(questions))
+    def predict_proba(self, questions: Sequence[Question], logits: np.ndarray | None = None) -> np.ndarray:
+        """Probabilities (n, num_labels): the fusion head's when the model has one, else softmax(logits)."""
+        if logits is None:
+            logits = self.logits(questions)
+        if self.fusion is not None and len(questions):
+            return self.fusion.probabilities(questions, logits)
+        return softmax(logits)
 
     def predict(self, questions: Sequence[Question]) -> list[Prediction]:
         probabilities = self.predict_proba(questions)

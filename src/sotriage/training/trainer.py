@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from .. import __version__
+from ..card import write_model_card
 from ..data.dataset import load_dataset
 from ..encoding import Encoded, QuestionEncoder
 from ..errors import InputError, MissingArtifactError
@@ -77,8 +78,8 @@ def train(config: TrainConfig, resume: bool = False) -> dict:
     # ---- setup: data ----
     dataset = load_dataset(config.data_dir)
     label_names = dataset.label_names
-    train_set = dataset.split("train").head(config.max_examples)
-    val_set = dataset.split("validation").head(config.eval_max_examples)
+    train_set = dataset.split("train").sample(config.max_examples, config.seed)
+    val_set = dataset.split("validation").sample(config.eval_max_examples, config.seed)
     if len(train_set) == 0 or len(val_set) == 0:
         raise InputError(f"{config.data_dir}: the train or validation split is empty; prepare more questions.")
 
@@ -322,6 +323,7 @@ def save_final_model(run: RunDir, config: TrainConfig, model, tokenizer, label_n
         "history": state.history,
     }
     write_json(run.metrics / "train.json", summary)
+    write_model_card(run.root)
     return summary
 
 
