@@ -114,3 +114,23 @@ def test_resume_rejects_changed_options(small_dataset, tiny_bert, tmp_path):
     trainer.train(tiny_config(small_dataset, tiny_bert, tmp_path / "run", max_examples=16))
     with pytest.raises(InputError, match="differ from the interrupted run's in: lora_rank"):
         trainer.train(tiny_config(small_dataset, tiny_bert, tmp_path / "run", max_examples=16, lora_rank=4), resume=True)
+
+
+def test_finalize_merges_best_checkpoint_of_interrupted_run(small_dataset, tiny_bert, tmp_path, monkeypatch):
+    original = trainer.evaluate_and_checkpoint
+
+    def interrupt(*args, **kwargs):
+        original(*args, **kwargs)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(trainer, "evaluate_and_checkpoint", interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        trainer.train(tiny_config(small_dataset, tiny_bert, tmp_path / "run"))
+    monkeypatch.setattr(trainer, "evaluate_and_checkpoint", original)
+
+    summary = trainer.train(tiny_config(small_dataset, tiny_bert, tmp_path / "run"), finalize=True)
+    assert summary["steps"] == 3
+    assert summary["finished_schedule"] is False
+    assert summary["best_step"] == 3
+    assert (tmp_path / "run" / "model" / "model.safetensors").is_file()
+    assert (tmp_path / "run" / "README.md").is_file()

@@ -40,8 +40,10 @@ from .common import handle_errors
 @click.option("--precision", type=click.Choice(["auto", "bf16", "fp32"]), default="auto", show_default=True,
               help="Training compute: bf16 autocast with FP32 weights, or fp32. auto picks bf16 where the CPU supports it natively.")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run from RUN_DIR/checkpoints/last.pt.")
+@click.option("--finalize", is_flag=True,
+              help="Do not continue an interrupted run: merge its best checkpoint so far and save the model.")
 @handle_errors
-def train(data_dir, out, resume, max_length, truncation, tail_tokens, **options) -> None:
+def train(data_dir, out, resume, finalize, max_length, truncation, tail_tokens, **options) -> None:
     """Fine-tune a classifier on DATA_DIR (from `sotriage data prepare`) into the run folder --out.
 
     \b
@@ -52,6 +54,8 @@ def train(data_dir, out, resume, max_length, truncation, tail_tokens, **options)
 
     encoding = EncodingConfig(max_length=max_length, truncation=truncation, tail_tokens=tail_tokens)
     config = TrainConfig(data_dir=data_dir, out=out, encoding=encoding, **options)
-    summary = run_training(config, resume=resume)
+    if resume and finalize:
+        raise click.UsageError("use either --resume (continue training) or --finalize (stop and merge), not both")
+    summary = run_training(config, resume=resume, finalize=finalize)
     click.echo(json.dumps({k: v for k, v in summary.items() if k != "history"}, indent=2))
     click.echo(f"merged model: {out}/model   next: sotriage export {out}")

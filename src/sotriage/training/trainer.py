@@ -69,8 +69,12 @@ def set_seed(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def train(config: TrainConfig, resume: bool = False) -> dict:
-    """Fine-tune, keep the best checkpoint by validation loss, merge and save. Returns the summary."""
+def train(config: TrainConfig, resume: bool = False, finalize: bool = False) -> dict:
+    """Fine-tune, keep the best checkpoint by validation loss, merge and save. Returns the summary.
+
+    With `finalize`, an interrupted run is not continued: its best checkpoint so far is merged and
+    saved as the run's model, for when there is no time left to finish the schedule.
+    """
     run = RunDir(config.out)
     torch.set_num_threads(config.threads or default_threads())
     set_seed(config.seed)
@@ -106,10 +110,13 @@ def train(config: TrainConfig, resume: bool = False) -> dict:
     scheduler = build_scheduler(optimizer, total_steps, config.warmup_ratio)
 
     state = TrainState()
-    if resume:
+    if resume or finalize:
         state = restore_checkpoint(run, config, model, optimizer, scheduler)
     else:
         start_run_folder(run, config, dataset, base_model, trainable, total)
+    if finalize:
+        log.info("finalizing at step %d of %d: merging the best checkpoint (step %d)", state.step, total_steps, state.best_step)
+        return save_final_model(run, config, model, tokenizer, label_names, dataset, base_model, state, trainable, total, total_steps)
 
     # ---- run ----
     state = run_loop(
@@ -119,7 +126,7 @@ def train(config: TrainConfig, resume: bool = False) -> dict:
     )
 
     # ---- save ----
-    summary = save_final_model(run, config, model, tokenizer, label_names, dataset, base_model, state, trainable, total)
+    summary = save_final_model(run, config, model, tokenizer, label_names, dataset, base_model, state, trainable, total, total_steps)
     return summary
 
 
@@ -270,13 +277,13 @@ def validation_loss(model, encoded: list[Encoded], labels: torch.Tensor, pad_id:
 def restore_checkpoint(run: RunDir, config: TrainConfig, model, optimizer, scheduler) -> TrainState:
     path = run.checkpoints / "last.pt"
     if not path.is_file():
-        raise MissingArtifactError(f"--resume: {path} not found. Start the run without --resume: sotriage train {config.data_dir} --out {run.root}")
+        raise MissingArtifactError(f"--resume/--finalize: {path} not found. Start the run without --resume: sotriage train {config.data_dir} --out {run.root}")
     checkpoint = torch.load(path, weights_only=False)
     saved = {k: v for k, v in checkpoint["config"].items() if k not in ("threads", "learning_rate_used")}
     current = {k: v for k, v in config.to_dict().items() if k not in ("threads", "learning_rate_used")}
     changed = sorted(k for k in saved if saved[k] != current.get(k))
     if changed:
-        raise InputError(f"--resume: the options differ from the interrupted run's in: {', '.join(changed)}. "
+        raise InputError(f"--resume/--finalize: the options differ from the interrupted run's in: {', '.join(changed)}. "
                          f"Resume with the same options (see {run.config}).")
     load_trainable_state(model, checkpoint["trainable"])
     optimizer.load_state_dict(checkpoint["optimizer"])
@@ -288,7 +295,7 @@ def restore_checkpoint(run: RunDir, config: TrainConfig, model, optimizer, sched
 
 
 def save_final_model(run: RunDir, config: TrainConfig, model, tokenizer, label_names, dataset, base_model, state: TrainState,
-                     trainable: int, total: int) -> dict:
+                     trainable: int, total: int, total_steps: int) -> dict:
     """Load the best parameters, save the adapter, merge it and save the merged model."""
     best = run.checkpoints / "best.pt"
     if best.is_file():
@@ -311,6 +318,8 @@ def save_final_model(run: RunDir, config: TrainConfig, model, tokenizer, label_n
         })
 
     summary = {
+        "scheduled_steps": total_steps,
+        "finished_schedule": state.step >= total_steps,
         "best_val_loss": state.best_val_loss,
         "best_step": state.best_step,
         "best_epoch": state.best_epoch,
