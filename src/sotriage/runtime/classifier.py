@@ -55,6 +55,10 @@ class Classifier:
         """Build the classifier; `fusion=False` ignores a fusion head in the model folder."""
         from ..fusion import FusionHead
 
+        if resolved.shipped and backend.startswith(("onnx", "openvino")):
+            from ..shipped import ensure_onnx
+
+            ensure_onnx(resolved, threads)
         settings = read_sotriage_config(resolved.files.model_dir)
         encoding = EncodingConfig(**settings.get("encoding", {}))
         tokenizer = load_tokenizer(str(resolved.files.model_dir))

@@ -15,6 +15,7 @@ class ResolvedModel:
     files: ModelFiles
     label_names: list[str]
     run_dir: Path | None  # the run folder, when the model came from one
+    shipped: bool = False  # the classifier shipped with the package, built into the cache on first use
 
 
 def resolve_model(reference: str | Path | None) -> ResolvedModel:

@@ -7,6 +7,7 @@ steps), keep the parameters with the lowest validation loss, then merge and save
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import os
@@ -46,6 +47,7 @@ class TrainState:
     best_step: int = 0
     best_epoch: float = 0.0
     evals_without_improvement: int = 0
+    validation_fingerprint: str = ""  # which validation questions best_val_loss was measured on
     examples_seen: int = 0
     train_seconds: float = 0.0  # time in optimizer steps, evaluation excluded
     history: list[dict] = field(default_factory=list)
@@ -114,6 +116,13 @@ def train(config: TrainConfig, resume: bool = False, finalize: bool = False) -> 
         state = restore_checkpoint(run, config, model, optimizer, scheduler)
     else:
         start_run_folder(run, config, dataset, base_model, trainable, total)
+    fingerprint = hashlib.sha1("\n".join(q.id for q in val_set.questions).encode()).hexdigest()
+    if state.validation_fingerprint != fingerprint:
+        if resume and state.step:
+            # Losses on different validation questions are not comparable, so early stopping starts over.
+            log.warning("the validation questions differ from the checkpoint's; resetting the best validation loss")
+        state.validation_fingerprint = fingerprint
+        state.best_val_loss, state.evals_without_improvement = math.inf, 0
     if finalize:
         log.info("finalizing at step %d of %d: merging the best checkpoint (step %d)", state.step, total_steps, state.best_step)
         return save_final_model(run, config, model, tokenizer, label_names, dataset, base_model, state, trainable, total, total_steps)

@@ -1,0 +1,46 @@
+"""The classifier shipped in the package works on a fresh install, on real questions."""
+
+import itertools
+
+import numpy as np
+import pytest
+
+from sotriage.data.kaggle import read_kaggle_csv
+from sotriage.runtime.classifier import Classifier
+from sotriage.runtime.model_ref import resolve_model
+from sotriage.shipped import shipped_dir
+
+pytestmark = pytest.mark.skipif(not (shipped_dir() / "adapter" / "adapter_config.json").is_file(),
+                                reason="this checkout ships no trained model yet")
+
+
+@pytest.fixture(scope="module")
+def real_questions(real_csv):
+    # Rows from the end of the file: the shipped model was trained on a split of this file,
+    # so these may include training questions; the check is that it works, not its test accuracy.
+    questions = list(itertools.islice(read_kaggle_csv(real_csv), 0, 300))
+    labels = np.array([0 if q.status == "open" else 1 for q in questions])
+    return questions, labels
+
+
+def test_shipped_model_builds_into_cache(tmp_path):
+    resolved = resolve_model(None)
+    assert resolved.shipped
+    assert resolved.label_names == ["open", "closed"]
+    assert str(resolved.files.model_dir).startswith(str(tmp_path))
+    assert (resolved.files.model_dir / "model.safetensors").is_file()
+    again = resolve_model(None)
+    assert again.files.model_dir == resolved.files.model_dir
+
+
+@pytest.mark.slow
+def test_shipped_model_classifies_real_questions(real_questions):
+    questions, labels = real_questions
+    torch_classifier = Classifier.load(None, backend="torch", threads=2)
+    probabilities = torch_classifier.predict_proba(questions)
+    assert (probabilities.argmax(1) == labels).mean() > 0.7
+
+    int8 = Classifier.load(None, backend="onnx-int8", threads=2)  # builds the ONNX files on first use
+    assert int8.fusion is not None or torch_classifier.fusion is None
+    agreement = (int8.predict_proba(questions).argmax(1) == probabilities.argmax(1)).mean()
+    assert agreement > 0.95
