@@ -25,7 +25,8 @@ log = logging.getLogger(__name__)
 DEMO_BACKENDS = ("torch", "onnx", "onnx-int8")
 
 
-def run_demo(out: str | Path, epochs: float = 3.0, threads: int | None = None, console: Console | None = None) -> dict:
+def run_demo(out: str | Path, epochs: float = 3.0, threads: int | None = None, console: Console | None = None,
+             data: str | None = None) -> dict:
     console = console or Console()
     out = Path(out)
     run = RunDir(out)
@@ -57,14 +58,49 @@ def run_demo(out: str | Path, epochs: float = 3.0, threads: int | None = None, c
         results[backend] = metrics
         write_json(run.metrics / f"eval-{backend}-test.json", {"backend": backend, **metrics})
 
-    table = demo_table(results)
-    console.print(table)
+    console.print(demo_table(results, "sotriage demo: LoRA trained on the bundled synthetic sample, its test split"))
+
+    shipped = shipped_model_results(questions, data, threads, console)
+    if shipped:
+        console.print(demo_table(shipped["results"], f"the shipped classifier on {shipped['source']}"))
     console.print(f"run folder: {out}   try: sotriage predict {out} --title 'How do I reverse a list in Python?' --tags python")
-    return results
+    return {"demo": results, "shipped": shipped}
 
 
-def demo_table(results: dict[str, dict]) -> Table:
-    table = Table(title="sotriage demo: bundled synthetic sample, test split")
+def shipped_model_results(sample_test, data: str | None, threads: int | None, console: Console) -> dict | None:
+    """Evaluate and time the shipped classifier with PyTorch FP32 and ONNX Runtime INT8."""
+    from .errors import MissingArtifactError
+    from .data.dataset import LabelledQuestions
+
+    try:
+        resolved = resolve_model(None)
+    except MissingArtifactError as error:
+        console.print(f"[yellow]skipping the shipped classifier: {error}[/yellow]")
+        return None
+    console.rule("the shipped classifier (LoRA on real Stack Overflow questions)")
+    if data:
+        from .data.kaggle import read_kaggle_csv
+        from .data.schema import label_of
+
+        questions = [q for q, _ in zip(read_kaggle_csv(data), range(500))]
+        source = f"the first {len(questions)} questions of {data}"
+        labels = [resolved.label_names.index(label_of(q.status, "binary")) for q in questions]
+        test = LabelledQuestions(questions, labels)
+    else:
+        test, source = sample_test, "the bundled synthetic sample's test split (not real questions)"
+    results, reference = {}, None
+    for backend in ("torch", "onnx-int8"):
+        classifier = Classifier.from_resolved(resolved, backend=backend, threads=threads)
+        classifier.logits(test.questions[:8])  # warm-up
+        metrics, logits = evaluate_backend(classifier, test)
+        reference = logits if reference is None else reference
+        metrics.update(agreement(reference, logits))
+        results[backend] = metrics
+    return {"source": source, "results": results}
+
+
+def demo_table(results: dict[str, dict], title: str) -> Table:
+    table = Table(title=title)
     for column in ("backend", "accuracy", "agreement with FP32", "questions/s", "speedup over torch FP32"):
         table.add_column(column, justify="right" if column != "backend" else "left")
     torch_speed = results["torch"]["questions_per_s"]
