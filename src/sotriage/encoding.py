@@ -2,8 +2,8 @@
 
 A question becomes a BERT sentence pair: segment A is the title with its tags, segment B the body.
 The title is capped at `title_max_tokens` and the body fills the rest of `max_length`. With
-`truncation="head_tail"` a long body keeps its first part and its last `tail_tokens` tokens, since
-the end of a question often holds the actual ask or the error.
+`truncation="head_tail"` a long body keeps its first part and its last `tail_tokens` tokens, because
+the end of a question often contains the actual request or the error.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Atomic writes: an interrupted stage never leaves a file that a later stage would accept.
 
 Every artifact is written under a temporary name in the same folder and renamed into place when it
-is complete; `os.replace` is atomic on POSIX file systems within one folder.
+is complete. `os.replace` is atomic on POSIX file systems within one folder.
 """
 
 from __future__ import annotations

