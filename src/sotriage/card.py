@@ -14,7 +14,8 @@ def _metric_rows(run: RunDir) -> list[str]:
     for path in sorted(run.metrics.glob("eval-*.json")):
         result = json.loads(path.read_text(encoding="utf-8"))
         auc = result.get("roc_auc")
-        rows.append(f"| {result.get('backend')} | {path.stem.rsplit('-', 1)[-1]} | {result['n']} | {result['accuracy']:.4f} | "
+        head = "encoder + fusion head" if result.get("fusion") else "encoder"
+        rows.append(f"| {result.get('backend')} | {head} | {path.stem.rsplit('-', 1)[-1]} | {result['n']} | {result['accuracy']:.4f} | "
                     f"{result['macro_f1']:.4f} | {result['log_loss']:.4f} | {'' if auc is None else f'{auc:.4f}'} |")
     return rows
 
@@ -54,9 +55,18 @@ def write_model_card(run_dir: str | Path) -> Path:
     lines += ["", "## Metrics", ""]
     rows = _metric_rows(run)
     if rows:
-        lines += ["| backend | split | n | accuracy | macro-F1 | log loss | ROC-AUC |", "| --- | --- | --- | --- | --- | --- | --- |", *rows]
+        lines += ["| backend | probabilities from | split | n | accuracy | macro-F1 | log loss | ROC-AUC |", "| --- | --- | --- | --- | --- | --- | --- | --- |", *rows]
     else:
         lines.append(f"Not evaluated yet: run `sotriage evaluate {run.root} --backend onnx-int8`.")
+    fusion_path = run.metrics / "fusion.json"
+    if fusion_path.is_file():
+        fusion = read_json(fusion_path)
+        info = fusion["info"]
+        lines += ["", f"Fusion head (`sotriage fuse`, fitted on the validation split with {info['backend']} logits"
+                      f"{', TF-IDF ' + str(info['max_features']) + ' features' if info.get('tfidf') else ''}), test split:", "",
+                  "| variant | n | accuracy | macro-F1 | log loss | ROC-AUC |", "| --- | --- | --- | --- | --- | --- |"]
+        for variant, m in fusion["test"].items():
+            lines.append(f"| {variant} | {m['n']} | {m['accuracy']:.4f} | {m['macro_f1']:.4f} | {m['log_loss']:.4f} | {m['roc_auc']:.4f} |")
     if run.export_report.is_file():
         report = read_json(run.export_report)
         lines += ["", f"Export parity on {report['parity_examples']} validation questions (against PyTorch FP32):", ""]
