@@ -14,7 +14,7 @@ from ..runtime.classifier import Classifier
 from .common import handle_errors
 
 
-def question_from_json(line: str, line_number: int) -> Question:
+def question_from_json(line: str, line_number: int, clean: bool = True) -> Question:
     try:
         record = json.loads(line)
     except json.JSONDecodeError as error:
@@ -28,7 +28,7 @@ def question_from_json(line: str, line_number: int) -> Question:
     if isinstance(tags, str):
         tags = tags.split()
     return Question(id=str(record.get("id", line_number)), title=record.get("title", ""),
-                    body=clean_markdown(record.get("body", "")), tags=list(tags),
+                    body=clean_markdown(record.get("body", "")) if clean else record.get("body", ""), tags=list(tags),
                     reputation=record.get("reputation"), answer_count=record.get("answer_count"),
                     account_age_days=record.get("account_age_days"))
 
@@ -40,23 +40,35 @@ def question_from_json(line: str, line_number: int) -> Question:
 @click.option("--tags", default="", help="Space- or comma-separated tags, e.g. 'python pandas'.")
 @click.option("--backend", default="onnx-int8", show_default=True, help="torch, onnx, onnx-int8, onnx-int8-static or openvino.")
 @click.option("--threads", type=int, default=None, help="Inference threads (default: all cores).")
+@click.option("--url", default=None, help="Ask a running Triton server (sotriage serve, or the --triton-repo ensemble) at host:port instead of loading MODEL.")
+@click.option("--protocol", type=click.Choice(["http", "grpc"]), default="http", show_default=True, help="KServe v2 protocol for --url (gRPC is on port 8001 by default).")
+@click.option("--model-name", default="sotriage", show_default=True, help="Model name on the server, with --url.")
 @handle_errors
-def predict(model, title, body, tags, backend, threads) -> None:
+def predict(model, title, body, tags, backend, threads, url, protocol, model_name) -> None:
     """Predict for one question (--title/--body/--tags) or JSON lines on stdin.
 
     \b
     Examples:
       sotriage predict runs/minilm-lora --title "How do I parse JSON in Python?" --tags python
       echo '{"title": "Best IDE?", "body": "Which one?"}' | sotriage predict runs/minilm-lora
+      sotriage predict --url 127.0.0.1:8001 --protocol grpc --title "Best IDE?" --body "Which one?"
     """
+    # A server (--url) cleans the Markdown body itself, so the client sends it as given.
+    clean = url is None
     if title is not None:
-        questions = [Question(id="1", title=title, body=clean_markdown(body), tags=tags.replace(",", " ").split())]
+        questions = [Question(id="1", title=title, body=clean_markdown(body) if clean else body, tags=tags.replace(",", " ").split())]
     else:
         if sys.stdin.isatty():
             raise click.UsageError("give --title (and --body, --tags), or pipe JSON lines on stdin")
-        questions = [question_from_json(line, n) for n, line in enumerate(sys.stdin, start=1) if line.strip()]
+        questions = [question_from_json(line, n, clean) for n, line in enumerate(sys.stdin, start=1) if line.strip()]
         if not questions:
             raise InputError("stdin is empty: send one JSON object per line")
-    classifier = Classifier.load(model, backend=backend, threads=threads)
-    for question, prediction in zip(questions, classifier.predict(questions)):
+    if url:
+        from ..serving.client import ClientConfig, TritonClassifierClient
+
+        with TritonClassifierClient(ClientConfig(url=url, protocol=protocol, model_name=model_name)) as client:
+            predictions = client.predict(questions)
+    else:
+        predictions = Classifier.load(model, backend=backend, threads=threads).predict(questions)
+    for question, prediction in zip(questions, predictions):
         click.echo(json.dumps({"id": question.id, **prediction.to_dict()}))
