@@ -1,0 +1,103 @@
+"""The OpenVINO backend on the tiny run: logits against PyTorch, settings, and the missing-package error."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+
+from sotriage.errors import SotriageError
+from sotriage.export.static_quant import run_split
+from sotriage.io import read_json
+from sotriage.run_dir import RunDir
+from sotriage.runtime.base import available_backends, create_backend
+from sotriage.runtime.classifier import Classifier
+from sotriage.runtime.model_ref import resolve_model
+
+try:
+    import openvino  # noqa: F401
+
+    HAVE_OPENVINO = True
+except ImportError:
+    HAVE_OPENVINO = False
+
+needs_openvino = pytest.mark.skipif(not HAVE_OPENVINO, reason="openvino is not installed (pip install 'sotriage[openvino]')")
+
+
+@pytest.fixture(scope="module")
+def torch_logits(tiny_run):
+    """PyTorch FP32 logits of the tiny run's validation questions, and the questions."""
+    questions = run_split(RunDir(tiny_run), "validation").questions
+    classifier = Classifier.load(str(tiny_run), backend="torch", threads=1)
+    return classifier.logits(questions), questions, classifier.encoder
+
+
+def openvino_logits(tiny_run, encoder, questions, **options):
+    from sotriage.runtime.openvino_backend import OpenVinoBackend, openvino_model_path
+
+    resolved = resolve_model(str(tiny_run))
+    backend = OpenVinoBackend(openvino_model_path(resolved.files, options.pop("graph", "unfused")), threads=1, **options)
+    classifier = Classifier(encoder, backend, resolved.label_names)
+    return classifier.logits(questions), backend
+
+
+def test_openvino_is_registered():
+    assert "openvino" in available_backends()
+
+
+@needs_openvino
+@pytest.mark.parametrize("graph", ["unfused", "fused"])
+def test_openvino_f32_matches_torch(tiny_run, torch_logits, graph):
+    reference, questions, encoder = torch_logits
+    logits, backend = openvino_logits(tiny_run, encoder, questions, precision="f32", graph=graph)
+
+    assert backend.precision == "f32"
+    assert logits.shape == reference.shape
+    assert np.abs(logits - reference).max() < 1e-4
+    assert (logits.argmax(1) == reference.argmax(1)).all()
+
+
+@needs_openvino
+def test_openvino_bf16_close_to_torch(tiny_run, torch_logits):
+    reference, questions, encoder = torch_logits
+    logits, backend = openvino_logits(tiny_run, encoder, questions, precision="bf16")
+
+    assert backend.precision == "bf16"
+    # bf16 keeps 8 mantissa bits: logits move by up to about 1% of their magnitude, not more.
+    assert np.abs(logits - reference).max() < 0.02 * max(1.0, float(np.abs(reference).max()))
+
+
+@needs_openvino
+def test_openvino_backend_by_name_honours_threads(tiny_run):
+    resolved = resolve_model(str(tiny_run))
+    backend = create_backend("openvino", resolved.files, threads=1)
+    try:
+        assert backend.threads == 1
+        assert backend.precision in ("bf16", "f32")
+        assert backend.path == resolved.files.onnx_unfused
+    finally:
+        backend.close()
+
+
+@needs_openvino
+def test_openvino_in_export_report(tiny_run):
+    report = read_json(RunDir(tiny_run).export_report)
+    entry = report["files"]["openvino"]
+    assert entry["precision"] in ("bf16", "f32")
+    assert entry["graph"] == "model.onnx"
+    assert 0 <= entry["argmax_agreement"] <= 1
+
+
+def test_openvino_rejects_unknown_precision(tiny_run):
+    from sotriage.runtime.openvino_backend import OpenVinoBackend
+
+    with pytest.raises(SotriageError, match="fp8"):
+        OpenVinoBackend(RunDir(tiny_run).onnx, precision="fp8")
+
+
+def test_openvino_missing_package_names_extra(tiny_run, monkeypatch):
+    # A None entry in sys.modules makes `import openvino` raise ImportError.
+    monkeypatch.setitem(sys.modules, "openvino", None)
+    with pytest.raises(SotriageError, match=r"pip install 'sotriage\[openvino\]'"):
+        create_backend("openvino", resolve_model(str(tiny_run)).files, threads=1)
