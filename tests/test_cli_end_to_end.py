@@ -134,3 +134,20 @@ def test_finalize_merges_best_checkpoint_of_interrupted_run(small_dataset, tiny_
     assert summary["best_step"] == 3
     assert (tmp_path / "run" / "model" / "model.safetensors").is_file()
     assert (tmp_path / "run" / "README.md").is_file()
+
+
+def test_evaluate_rejects_empty_selection(tiny_run):
+    result = CliRunner().invoke(cli, ["evaluate", str(tiny_run), "--backend", "onnx", "--max-examples", "0"])
+    assert result.exit_code == 2
+    assert "--max-examples" in result.output
+    result = CliRunner().invoke(cli, ["predict", str(tiny_run), "--tags", "python"])
+    assert result.exit_code == 2
+    assert "--tags needs a question" in result.output
+
+
+def test_prepare_rejects_too_few_questions(real_csv, tmp_path):
+    result = CliRunner().invoke(cli, ["data", "prepare", str(real_csv), "--out", str(tmp_path / "d"), "--max-rows", "10",
+                                        "--fractions", "0.9,0.1,0.0"])
+    assert result.exit_code == 1
+    assert "split empty" in result.output
+    assert not (tmp_path / "d").exists()

@@ -112,6 +112,9 @@ def run_baseline(config: BaselineConfig) -> dict:
     dataset = load_dataset(config.data_dir)
     train = dataset.split("train").head(config.max_examples)
     validation, test = dataset.split("validation"), dataset.split("test")
+    empty = [name for name, part in (("train", train), ("validation", validation), ("test", test)) if len(part) == 0]
+    if empty:
+        raise InputError(f"{config.data_dir}: the {', '.join(empty)} split is empty; prepare more questions.")
 
     started = time.perf_counter()
     baseline = TfidfBaseline(config)

@@ -55,6 +55,6 @@ class RunDir:
             producer = _PRODUCERS.get(artifact, "sotriage train").format(run=self.root)
             raise MissingArtifactError(
                 f"{path} not found. It is produced by: {producer}\n"
-                f"{self.root} contains: {', '.join(existing) if existing else 'nothing (the folder does not exist)'}"
+                f"{self.root} contains: {', '.join(existing) if existing else ('nothing' if self.root.is_dir() else 'nothing (the folder does not exist)')}"
             )
         return path

@@ -87,6 +87,8 @@ def _record(model: str, lever: str, variant: str, baseline: str, backend: str, s
     ratio = None
     if baseline_value:
         ratio = value / baseline_value if higher_is_better else baseline_value / value
+    log.info("lever %s, %s: %s %s = %.3f (vs %s: ratio %s)", model, lever, variant, unit, value, baseline,
+             "-" if ratio is None else f"{ratio:.3f}")
     return {"model": model, "lever": lever, "variant": variant, "baseline": baseline, "backend": backend,
             "setting": setting, unit: round(value, 3), "ratio_vs_baseline": None if ratio is None else round(ratio, 3),
             **details}

@@ -15,7 +15,7 @@ from .common import handle_errors
 @click.option("--features", type=click.Choice(["text", "text+meta"]), default="text+meta", show_default=True,
               help="text: TF-IDF only; text+meta: plus reputation, answer count, tag count and account age.")
 @click.option("--max-features", type=int, default=200_000, show_default=True, help="TF-IDF vocabulary size (word 1-2 grams).")
-@click.option("--max-examples", type=int, default=None, help="Train on only the first N training questions.")
+@click.option("--max-examples", type=click.IntRange(min=1), default=None, help="Train on only the first N training questions.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None, help="Also write the result to this JSON file.")
 @handle_errors
 def baseline(data_dir, features, max_features, max_examples, json_path) -> None:

@@ -13,9 +13,21 @@ from ..errors import SotriageError
 def setup_logging(verbosity: int) -> None:
     level = logging.WARNING if verbosity <= 0 else logging.INFO if verbosity == 1 else logging.DEBUG
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
-    # Library chatter stays quiet unless -vv.
+    # Library chatter (transformers' load reports and progress bars, deprecation notices) stays
+    # quiet unless -vv: a new classification head is expected when training starts.
     for noisy in ("transformers", "peft", "onnxruntime", "urllib3", "matplotlib", "PIL"):
-        logging.getLogger(noisy).setLevel(logging.WARNING if verbosity < 2 else logging.DEBUG)
+        logging.getLogger(noisy).setLevel(logging.ERROR if verbosity < 2 else logging.DEBUG)
+    if verbosity < 2:
+        import warnings
+
+        warnings.filterwarnings("ignore", category=FutureWarning)
+        try:
+            from transformers.utils import logging as transformers_logging
+
+            transformers_logging.set_verbosity_error()
+            transformers_logging.disable_progress_bar()
+        except ImportError:
+            pass
 
 
 def handle_errors(function):

@@ -10,7 +10,7 @@ from .common import handle_errors
 @click.command()
 @click.option("--out", default="runs/demo", show_default=True, type=click.Path(file_okay=False), help="Run folder to write.")
 @click.option("--epochs", type=float, default=3.0, show_default=True, help="Training epochs on the sample.")
-@click.option("--threads", type=int, default=None, help="Threads for training and inference (default: physical cores).")
+@click.option("--threads", type=click.IntRange(min=1), default=None, help="Threads for training and inference (default: physical cores).")
 @click.option("--data", default=None, type=click.Path(dir_okay=False, exists=True),
               help="A Kaggle-schema CSV of real questions to evaluate the shipped classifier on (first 500 rows).")
 @handle_errors

@@ -22,8 +22,8 @@ BACKEND_HELP = "torch (PyTorch FP32), onnx (ONNX Runtime FP32, fused), onnx-int8
 @click.option("--split", default="test", type=click.Choice(["train", "validation", "test"]), show_default=True,
               help="Split of a prepared dataset to use.")
 @click.option("--backend", default="onnx-int8", show_default=True, help=BACKEND_HELP)
-@click.option("--max-examples", type=int, default=None, help="Use only the first N questions.")
-@click.option("--threads", type=int, default=None, help="Inference threads (default: all cores).")
+@click.option("--max-examples", type=click.IntRange(min=1), default=None, help="Use only the first N questions.")
+@click.option("--threads", type=click.IntRange(min=1), default=None, help="Inference threads (default: all cores).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
 @handle_errors
 def evaluate(model, data, split, backend, max_examples, threads, as_json) -> None:

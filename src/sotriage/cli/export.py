@@ -32,7 +32,7 @@ from .triton_repo_options import triton_onnx_ready, triton_repo_options, write_t
 @click.option("--no-int8-gate", is_flag=True, help="Skip the INT8 accuracy gate (it runs by default when the run has validation data).")
 @click.option("--int8-sensitivity", is_flag=True,
               help="Measure every node group's INT8 sensitivity into onnx/quantization.json even when the gate passes at once.")
-@click.option("--threads", type=int, default=None, help="Threads for the parity runs (default: all cores).")
+@click.option("--threads", type=click.IntRange(min=1), default=None, help="Threads for the parity runs (default: all cores).")
 @tensorrt_options
 @triton_repo_options
 @handle_errors

@@ -15,7 +15,7 @@ from .common import handle_errors
               help="Backend whose logits the head is fitted on; use the one you deploy.")
 @click.option("--tfidf/--no-tfidf", default=True, show_default=True, help="Include a TF-IDF + logistic regression text model.")
 @click.option("--max-features", type=int, default=50_000, show_default=True, help="TF-IDF vocabulary size (word 1-2 grams).")
-@click.option("--threads", type=int, default=None, help="Inference threads (default: all cores).")
+@click.option("--threads", type=click.IntRange(min=1), default=None, help="Inference threads (default: all cores).")
 @handle_errors
 def fuse(run_dir, backend, tfidf, max_features, threads) -> None:
     """Fit a fusion head on the validation split of RUN_DIR's data and report the test split.

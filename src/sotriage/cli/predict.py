@@ -39,7 +39,7 @@ def question_from_json(line: str, line_number: int, clean: bool = True) -> Quest
 @click.option("--body", default="", help="Question body in Stack Overflow Markdown.")
 @click.option("--tags", default="", help="Space- or comma-separated tags, e.g. 'python pandas'.")
 @click.option("--backend", default="onnx-int8", show_default=True, help="torch, onnx, onnx-int8, onnx-int8-static or openvino.")
-@click.option("--threads", type=int, default=None, help="Inference threads (default: all cores).")
+@click.option("--threads", type=click.IntRange(min=1), default=None, help="Inference threads (default: all cores).")
 @click.option("--url", default=None, help="Ask a running Triton server (sotriage serve, or the --triton-repo ensemble) at host:port instead of loading MODEL.")
 @click.option("--protocol", type=click.Choice(["http", "grpc"]), default="http", show_default=True, help="KServe v2 protocol for --url (gRPC is on port 8001 by default).")
 @click.option("--model-name", default="sotriage", show_default=True, help="Model name on the server, with --url.")
@@ -55,7 +55,10 @@ def predict(model, title, body, tags, backend, threads, url, protocol, model_nam
     """
     # A server (--url) cleans the Markdown body itself, so the client sends it as given.
     clean = url is None
-    if title is not None:
+    if title is None and not body and tags:
+        raise click.UsageError("--tags needs a question: give --title and/or --body, or pipe JSON lines on stdin")
+    if title is not None or body:
+        title = title or ""
         questions = [Question(id="1", title=title, body=clean_markdown(body) if clean else body, tags=tags.replace(",", " ").split())]
     else:
         if sys.stdin.isatty():

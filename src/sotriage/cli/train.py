@@ -30,13 +30,13 @@ from .common import handle_errors
 @click.option("--eval-every", type=int, default=None, help="Evaluate every N steps (default: once per epoch).")
 @click.option("--eval-max-examples", type=int, default=None, help="Validation questions used during training (default: all).")
 @click.option("--patience", type=int, default=None, help="Stop after N evaluations without a lower validation loss.")
-@click.option("--max-examples", type=int, default=None, help="Train on only the first N training questions (quick runs).")
+@click.option("--max-examples", type=click.IntRange(min=1), default=None, help="Train on only the first N training questions (quick runs).")
 @click.option("--max-length", type=int, default=256, show_default=True, help="Max tokens per question, [CLS] and [SEP] included.")
 @click.option("--truncation", type=click.Choice(["head", "head_tail"]), default="head_tail", show_default=True,
               help="How a long body is cut: keep its start, or its start and its last --tail-tokens tokens.")
 @click.option("--tail-tokens", type=int, default=64, show_default=True, help="Body tokens kept from the end with head_tail.")
 @click.option("--seed", type=int, default=42, show_default=True, help="Seed for initialization and batch order.")
-@click.option("--threads", type=int, default=None, help="Torch threads (default: physical cores).")
+@click.option("--threads", type=click.IntRange(min=1), default=None, help="Torch threads (default: physical cores).")
 @click.option("--precision", type=click.Choice(["auto", "bf16", "fp32"]), default="auto", show_default=True,
               help="Training compute: bf16 autocast with FP32 weights, or fp32. auto picks bf16 where the CPU supports it natively.")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run from RUN_DIR/checkpoints/last.pt.")

@@ -93,6 +93,12 @@ def prepare_dataset(config: PrepareConfig) -> PreparedDataset:
     stats = getattr(source, "stats", None)
     if stats is not None:
         info["import"] = stats.to_dict()
+    empty = [name for name in ("train", "validation", "test") if name not in assignment]
+    if empty:
+        raise InputError(
+            f"{config.source}: {len(questions)} questions leave the {', '.join(empty)} split empty with fractions "
+            f"{config.fractions}. Add questions (at least about 20) or change --fractions."
+        )
     dataset = write_dataset(config.out, questions, labels, assignment, info)
     log.info("wrote %d questions to %s: %s", len(questions), config.out, dataset.info["counts"])
     return dataset

@@ -61,6 +61,8 @@ def evaluation_questions(resolved: ResolvedModel, data: str | None, split: str =
 
 def evaluate_backend(classifier: Classifier, questions: LabelledQuestions) -> tuple[dict, np.ndarray]:
     """Return metrics (with timing) and the logits, in the order of `questions`."""
+    if len(questions) == 0:
+        raise InputError("no questions to evaluate: the chosen split or file is empty. Pick another --split or --data.")
     started = time.perf_counter()
     logits = classifier.logits(questions.questions)
     probabilities = classifier.predict_proba(questions.questions, logits)

@@ -32,7 +32,7 @@ def resolve_model(reference: str | Path | None) -> ResolvedModel:
         run_dir = path.parent if path.name == "model" else None
         onnx_dir = path.parent / "onnx" if run_dir else path / "onnx"
     else:
-        contents = ", ".join(sorted(p.name for p in path.iterdir())) if path.is_dir() else "the folder does not exist"
+        contents = (", ".join(sorted(p.name for p in path.iterdir())) or "nothing") if path.is_dir() else "the folder does not exist"
         raise MissingArtifactError(
             f"{path}: no trained model found (expected {path}/model/config.json or {path}/config.json; found: {contents}). "
             f"Train one with: sotriage train DATA_DIR --out {path}"
