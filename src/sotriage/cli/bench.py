@@ -24,7 +24,7 @@ from .common import handle_errors
 @click.option("--n", "n", type=int, default=None,
               help=f"Questions per setting. Default: {DEFAULT_N} ({QUICK_N} with --quick).")
 @click.option("--passes", type=int, default=3, show_default=True, help="Timed passes per measurement; the median is reported.")
-@click.option("--threads", type=click.IntRange(min=1), default=None,
+@click.option("--threads", type=int, default=None,
               help="Threads for torch and ONNX Runtime intra-op work (inter-op is 1). Default: the physical cores.")
 @click.option("--max-batch-tokens", type=int, default=DEFAULT_MAX_BATCH_TOKENS, show_default=True,
               help="Token budget (rows x padded length) of a production batch.")
