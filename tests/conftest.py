@@ -16,24 +16,24 @@ def shared_data_dir() -> Path:
     return Path(os.environ.get("SOTRIAGE_SHARED_DATA", REPO.parent / "shared" / "data"))
 
 
-@pytest.fixture(scope="session")
-def real_csv() -> Path:
-    path = shared_data_dir() / "so-closed-questions" / "train-sample-subset.csv.gz"
+def _real_file(relative: str) -> Path:
+    """Return a file of the real data, skipping (or failing, in CI) when it is absent."""
+    path = shared_data_dir() / relative
     if not path.is_file():
         if os.environ.get("SOTRIAGE_REQUIRE_SHARED_DATA"):
             pytest.fail(f"real data not found at {path}, and SOTRIAGE_REQUIRE_SHARED_DATA is set")
         pytest.skip(f"real data not found at {path}; set SOTRIAGE_SHARED_DATA to its folder")
     return path
+
+
+@pytest.fixture(scope="session")
+def real_csv() -> Path:
+    return _real_file("so-closed-questions/train-sample-subset.csv.gz")
 
 
 @pytest.fixture(scope="session")
 def real_posts_xml() -> Path:
-    path = shared_data_dir() / "stackexchange-dump-coffee" / "Posts.xml"
-    if not path.is_file():
-        if os.environ.get("SOTRIAGE_REQUIRE_SHARED_DATA"):
-            pytest.fail(f"real data not found at {path}, and SOTRIAGE_REQUIRE_SHARED_DATA is set")
-        pytest.skip(f"real data not found at {path}; set SOTRIAGE_SHARED_DATA to its folder")
-    return path
+    return _real_file("stackexchange-dump-coffee/Posts.xml")
 
 
 def build_tiny_bert(folder: Path, label_names=("open", "closed"), seed: int = 0) -> Path:

@@ -83,11 +83,8 @@ def tiny_config(small_dataset, tiny_bert, out, **overrides):
     return TrainConfig(**options)
 
 
-@pytest.mark.slow
-def test_resume_gives_the_uninterrupted_model(small_dataset, tiny_bert, tmp_path, monkeypatch):
-    trainer.train(tiny_config(small_dataset, tiny_bert, tmp_path / "straight"))
-
-    # Interrupt the second run right after its first checkpoint (step 3 of 8).
+def interrupt_after_first_checkpoint(config, monkeypatch):
+    """Run training that raises KeyboardInterrupt right after its first checkpoint is written."""
     original = trainer.evaluate_and_checkpoint
 
     def interrupt(*args, **kwargs):
@@ -96,9 +93,17 @@ def test_resume_gives_the_uninterrupted_model(small_dataset, tiny_bert, tmp_path
 
     monkeypatch.setattr(trainer, "evaluate_and_checkpoint", interrupt)
     with pytest.raises(KeyboardInterrupt):
-        trainer.train(tiny_config(small_dataset, tiny_bert, tmp_path / "resumed"))
-    assert not (tmp_path / "resumed" / "model").exists()
+        trainer.train(config)
     monkeypatch.setattr(trainer, "evaluate_and_checkpoint", original)
+
+
+@pytest.mark.slow
+def test_resume_gives_the_uninterrupted_model(small_dataset, tiny_bert, tmp_path, monkeypatch):
+    trainer.train(tiny_config(small_dataset, tiny_bert, tmp_path / "straight"))
+
+    # Interrupt the second run right after its first checkpoint (step 3 of 8).
+    interrupt_after_first_checkpoint(tiny_config(small_dataset, tiny_bert, tmp_path / "resumed"), monkeypatch)
+    assert not (tmp_path / "resumed" / "model").exists()
     trainer.train(tiny_config(small_dataset, tiny_bert, tmp_path / "resumed"), resume=True)
 
     inputs = {"input_ids": torch.tensor([[2, 20, 30, 40, 3]]), "attention_mask": torch.ones(1, 5, dtype=torch.long)}
@@ -117,16 +122,7 @@ def test_resume_rejects_changed_options(small_dataset, tiny_bert, tmp_path):
 
 
 def test_finalize_merges_best_checkpoint_of_interrupted_run(small_dataset, tiny_bert, tmp_path, monkeypatch):
-    original = trainer.evaluate_and_checkpoint
-
-    def interrupt(*args, **kwargs):
-        original(*args, **kwargs)
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(trainer, "evaluate_and_checkpoint", interrupt)
-    with pytest.raises(KeyboardInterrupt):
-        trainer.train(tiny_config(small_dataset, tiny_bert, tmp_path / "run"))
-    monkeypatch.setattr(trainer, "evaluate_and_checkpoint", original)
+    interrupt_after_first_checkpoint(tiny_config(small_dataset, tiny_bert, tmp_path / "run"), monkeypatch)
 
     summary = trainer.train(tiny_config(small_dataset, tiny_bert, tmp_path / "run"), finalize=True)
     assert summary["steps"] == 3
