@@ -189,7 +189,7 @@ class ValidationSet:
             "accuracy_drop_points": round((self.fp32_accuracy - accuracy) * 100, 4),
             # Each flipped prediction moves accuracy by at most one question, so sqrt(flipped)/n
             # bounds the standard error of the drop when flips are as likely to help as to hurt.
-            "drop_standard_error_points": round(100 * np.sqrt(flipped) / self.size, 4),
+            "drop_standard_error_points": round(float(100 * np.sqrt(flipped) / self.size), 4),
             "argmax_agreement": float((predicted == self.fp32_logits.argmax(1)).mean()),
             "flipped": flipped,
             "mean_abs_logit_diff": float(difference.mean()),
