@@ -34,10 +34,10 @@ REFERENCE_BATCH_SIZE = 32
 REFERENCE_PAD_TO = 512
 QUICK_N = 64
 DEFAULT_N = 128
-# Token budget of production batches (rows x padded length). 8192 was the fastest of the budgets
-# swept with `sotriage bench --levers` on a 2-core AMD EPYC Zen 5 (docs/performance.md); above it
-# the gain is within noise, and larger batches only cost latency and memory.
-DEFAULT_MAX_BATCH_TOKENS = 8192
+# Token budget of production batches (rows x padded length). On a 2-core AMD EPYC Zen 5 with ORT
+# INT8, 1024 was the fastest budget swept from 1024 to 16384 on both models (docs/performance.md,
+# "Levers"). Small batches keep each layer's activations in cache.
+DEFAULT_MAX_BATCH_TOKENS = 1024
 # Row cap of a production batch, so thousands of very short questions never form one huge batch.
 DEFAULT_MAX_BATCH_SIZE = 128
 

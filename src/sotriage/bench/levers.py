@@ -23,7 +23,7 @@ from .settings import BatchPlan, plan_batches
 
 log = logging.getLogger(__name__)
 
-TOKEN_BUDGETS = (1024, 2048, 4096, 8192, 16384, 32768)
+TOKEN_BUDGETS = (256, 512, 1024, 2048, 4096, 8192, 16384)
 MAX_BATCH_SIZES = (32, 128, 256)
 PAD_MULTIPLE = 32
 SHORT_MAX_LENGTH = 128  # the shorter truncation tried for the classifier
