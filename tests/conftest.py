@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+
 import os
 import string
 from pathlib import Path
@@ -110,5 +112,8 @@ def tiny_run(small_dataset, tiny_bert, tmp_path_factory) -> Path:
     train(TrainConfig(data_dir=str(small_dataset), out=str(out), model=str(tiny_bert), epochs=1, max_examples=64,
                       batch_size=16, learning_rate=1e-3, threads=1, encoding=EncodingConfig(max_length=64, title_max_tokens=16, tail_tokens=8)))
     run = RunDir(out)
-    export_model(run.model, run.onnx_dir, run, ExportConfig(parity_examples=32, threads=1, int8_min_agreement=0.0))
+    # The Q/DQ graph for openvino-int8 is built when OpenVINO is installed (the dev extra has it).
+    openvino_int8 = importlib.util.find_spec("openvino") is not None
+    export_model(run.model, run.onnx_dir, run, ExportConfig(parity_examples=32, threads=1, int8_min_agreement=0.0,
+                                                            openvino_int8=openvino_int8, calibration_questions=64))
     return out

@@ -161,7 +161,8 @@ def test_missing_backend_file_is_skipped_with_reason(tiny_run, small_dataset, tm
 
 
 def test_levers_recorded_with_ratios(tiny_run, small_dataset, tmp_path):
-    result = run_bench(["--model", str(tiny_run), "--models", "classifier", "--backends", "onnx,onnx-int8",
+    backends = "onnx,onnx-int8,openvino-int8" if importlib.util.find_spec("openvino") is not None else "onnx,onnx-int8"
+    result = run_bench(["--model", str(tiny_run), "--models", "classifier", "--backends", backends,
                         "--settings", "reference,sorted32,production", "--levers", "--data", str(small_dataset),
                         "--out", str(tmp_path / "out"), *TINY_FLAGS], tmp_path / "cache")
     assert result.exit_code == 0, result.output
@@ -176,7 +177,9 @@ def test_levers_recorded_with_ratios(tiny_run, small_dataset, tmp_path):
         assert lever["ratio_vs_baseline"] > 0, lever
     if importlib.util.find_spec("openvino") is not None:
         qdq = [item for item in levers if item["lever"] == "OpenVINO INT8 (Q/DQ graph)"]
-        assert {item.get("setting") for item in qdq} == {"sorted32", "production", "latency", "end2end"}, qdq
+        # Derived from the main entries of both backends in the settings this run measured.
+        assert {item.get("setting") for item in qdq} == {"sorted32", "production"}, qdq
+        assert all(item["ratio_vs_baseline"] > 0 for item in qdq)
     baseline = next(item for item in levers if item["lever"] == "token budget" and item["variant"] == "256")
     assert baseline["ratio_vs_baseline"] == 1.0
     assert "## Levers" in (tmp_path / "out" / "bench.md").read_text()

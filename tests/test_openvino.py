@@ -101,3 +101,47 @@ def test_openvino_missing_package_names_extra(tiny_run, monkeypatch):
     monkeypatch.setitem(sys.modules, "openvino", None)
     with pytest.raises(SotriageError, match=r"pip install 'sotriage\[openvino\]'"):
         create_backend("openvino", resolve_model(str(tiny_run)).files, threads=1)
+
+
+@needs_openvino
+def test_openvino_int8_file_is_a_calibrated_qdq_graph(tiny_run):
+    import onnx
+
+    files = resolve_model(str(tiny_run)).files
+    graph = onnx.load(str(files.onnx_int8_qdq))
+    op_types = [node.op_type for node in graph.graph.node]
+    assert op_types.count("QuantizeLinear") > 0 and op_types.count("DequantizeLinear") > 0
+    entry = read_json(RunDir(tiny_run).onnx_dir / "quantization.json")["files"]["openvino-int8"]
+    assert entry["calibration_questions"] == 64
+    assert entry["calibration"] == "minmax"
+
+
+@needs_openvino
+def test_openvino_int8_agrees_with_torch(tiny_run, torch_logits):
+    reference, questions, encoder = torch_logits
+    resolved = resolve_model(str(tiny_run))
+    backend = create_backend("openvino-int8", resolved.files, threads=1)
+    logits = Classifier(encoder, backend, resolved.label_names).logits(questions)
+    backend.close()
+    assert logits.shape == reference.shape
+    # INT8 rounding moves the logits a little; the tiny model's logits spread over about 0.5.
+    assert np.abs(logits - reference).max() < 0.1
+    report = read_json(RunDir(tiny_run).export_report)["files"]["openvino-int8"]
+    assert report["argmax_agreement"] >= 0.9
+
+
+def test_openvino_int8_missing_file_names_the_export_flag(tiny_run, tmp_path):
+    from sotriage.errors import MissingArtifactError
+    from sotriage.runtime.base import ModelFiles
+
+    files = ModelFiles(resolve_model(str(tiny_run)).files.model_dir, tmp_path / "onnx")
+    with pytest.raises((MissingArtifactError, SotriageError), match="--openvino-int8"):
+        create_backend("openvino-int8", files, threads=1)
+
+
+def test_export_openvino_int8_without_openvino_names_extra(monkeypatch):
+    from sotriage.export.pipeline import ExportConfig
+
+    monkeypatch.setitem(sys.modules, "openvino", None)
+    with pytest.raises(SotriageError, match=r"pip install 'sotriage\[openvino\]'"):
+        ExportConfig(openvino_int8=True)

@@ -44,3 +44,16 @@ def test_shipped_model_classifies_real_questions(real_questions):
     assert int8.fusion is not None or torch_classifier.fusion is None
     agreement = (int8.predict_proba(questions).argmax(1) == probabilities.argmax(1)).mean()
     assert agreement > 0.95
+
+
+@pytest.mark.slow
+def test_shipped_model_openvino_int8_builds_on_first_use(real_questions):
+    pytest.importorskip("openvino", reason="openvino is not installed (pip install 'sotriage[openvino]')")
+    questions, _ = real_questions
+    reference = Classifier.load(None, backend="torch", threads=2, fusion=False).predict_proba(questions[:100])
+    resolved = resolve_model(None)
+    assert not resolved.files.onnx_int8_qdq.exists()
+    fast = Classifier.load(None, backend="openvino-int8", threads=2, fusion=False)  # calibrates on the bundled sample
+    assert resolved.files.onnx_int8_qdq.is_file()
+    agreement = (fast.predict_proba(questions[:100]).argmax(1) == reference.argmax(1)).mean()
+    assert agreement > 0.95

@@ -61,20 +61,37 @@ def shipped_model():
     return ResolvedModel(ModelFiles(model_dir, root / "onnx"), list(settings["label_names"]), None, shipped=True)
 
 
-def ensure_onnx(resolved, threads: int | None = None) -> None:
+def ensure_onnx(resolved, threads: int | None = None, backend: str = "onnx-int8") -> None:
     """Build the shipped model's ONNX files (FP32, fused, INT8) into the cache if they are missing.
 
     The files are checked against PyTorch on the bundled sample like any export, and appear only
-    when complete, so two processes that start at once at worst both build them.
+    when complete, so two processes that start at once at worst both build them. The openvino-int8
+    backend also needs the Q/DQ graph, built here on its first use.
     """
     from .export.pipeline import ExportConfig, export_model
 
-    if resolved.files.onnx_int8.is_file() and resolved.files.onnx_fp32.is_file():
-        return
-    log.info("building ONNX files for the shipped model into %s (first use, about a minute)", resolved.files.onnx_dir)
-    # The INT8 accuracy gate needs real validation questions, and the bundled sample is synthetic.
-    # So the gate is left to the model's own export, and only parity against PyTorch is checked here.
-    export_model(resolved.files.model_dir, resolved.files.onnx_dir, None, ExportConfig(threads=threads, int8_gate=False))
+    files = resolved.files
+    if not (files.onnx_int8.is_file() and files.onnx_fp32.is_file()):
+        log.info("building ONNX files for the shipped model into %s (first use, about a minute)", files.onnx_dir)
+        # The INT8 accuracy gate needs real validation questions, and the bundled sample is synthetic.
+        # So the gate is left to the model's own export, and only parity against PyTorch is checked here.
+        export_model(files.model_dir, files.onnx_dir, None, ExportConfig(threads=threads, int8_gate=False))
+    if backend == "openvino-int8" and not files.onnx_int8_qdq.is_file():
+        build_shipped_openvino_int8(files)
+
+
+def build_shipped_openvino_int8(files) -> None:
+    """Calibrate the Q/DQ INT8 graph on the bundled sample (the package carries no real questions)."""
+    from .demo_data import sample_questions
+    from .encoding import EncodingConfig, QuestionEncoder
+    from .export.openvino_int8 import build_openvino_int8
+    from .export.qdq import QdqConfig
+    from .modeling import read_sotriage_config
+
+    log.info("building %s for the openvino-int8 backend (first use)", files.onnx_int8_qdq)
+    settings = read_sotriage_config(files.model_dir)
+    encoder = QuestionEncoder(load_tokenizer(str(files.model_dir)), EncodingConfig(**settings.get("encoding", {})))
+    build_openvino_int8(files, encoder, None, QdqConfig(calibration="minmax"), questions=sample_questions())
 
 
 def build_merged(source: Path, model_dir: Path) -> None:

@@ -21,9 +21,12 @@ BACKEND_TITLES = {
     "onnx-int8": "ORT INT8 dynamic fused",
     "onnx-int8-static": "ORT INT8 static",
     "openvino": "OpenVINO",
+    "openvino-int8": "OpenVINO INT8 (Q/DQ)",
 }
 # The module that registers each optional backend, for the reason recorded when it is absent.
-OPTIONAL_BACKEND_MODULES = {"openvino": "sotriage/runtime/openvino_backend.py"}
+OPTIONAL_BACKEND_MODULES = {"openvino": "sotriage/runtime/openvino_backend.py",
+                            "openvino-int8": "sotriage/runtime/openvino_backend.py"}
+OPENVINO_INT8_BACKEND = "openvino-int8"
 
 REFERENCE_BACKEND = "torch"
 REFERENCE_SETTING = "reference"

@@ -18,7 +18,7 @@ from ..runtime.base import Backend
 from ..runtime.classifier import Classifier
 from ..runtime.onnx_backend import OnnxBackend
 from . import timing
-from .config import STANDARD_RECIPE_BACKEND, STANDARD_RECIPE_SETTING
+from .config import OPENVINO_INT8_BACKEND, STANDARD_RECIPE_BACKEND, STANDARD_RECIPE_SETTING
 from .settings import BatchPlan, plan_batches
 
 log = logging.getLogger(__name__)
@@ -27,7 +27,6 @@ TOKEN_BUDGETS = (256, 512, 1024, 2048, 4096, 8192, 16384)
 MAX_BATCH_SIZES = (32, 128, 256)
 PAD_MULTIPLE = 32
 SHORT_MAX_LENGTH = 128  # the shorter truncation tried for the classifier
-QDQ_CALIBRATION_QUESTIONS = 64
 QDQ_LEVER = "OpenVINO INT8 (Q/DQ graph)"
 
 
@@ -76,8 +75,7 @@ def run_levers(context, entries) -> list[dict]:
     records += tokenizer_levers(context)
     if model.files.onnx_unfused.is_file() and model.files.onnx_fp32.is_file():
         records += fusion_levers(context)
-    if model.files.onnx_unfused.is_file():
-        records += openvino_qdq_levers(context, entries)
+    records += openvino_int8_levers(model.key, entries)
     return records
 
 
@@ -282,79 +280,25 @@ def fusion_levers(context) -> list[dict]:
                     results["fused"], results["unfused"])]
 
 
-def ensure_qdq_model(context) -> Path:
-    """Return a Q/DQ INT8 copy of the model's unfused graph, built once into the bench cache.
+def openvino_int8_levers(model: str, entries) -> list[dict]:
+    """OpenVINO on the Q/DQ INT8 graph against the standard recipe's backend, setting by setting.
 
-    The Q/DQ graph (`export.qdq.quantize_qdq`, symmetric INT8 on every encoder MatMul) is calibrated
-    with min-max ranges on the first QDQ_CALIBRATION_QUESTIONS benchmark questions: the ranges
-    decide accuracy, not speed, and min-max is the fastest calibration.
+    Read from the main entries of the openvino-int8 and onnx-int8 backends (no extra runs), so both
+    sides of each ratio come from the same run.
     """
-    import hashlib
-
-    from ..export.qdq import QdqConfig, QuestionCalibrationReader, quantize_qdq
-    from ..shipped import cache_root
-
-    unfused = context.model.files.onnx_unfused
-    stat = unfused.stat()
-    key = hashlib.sha256(f"{unfused.resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()[:16]
-    path = cache_root() / "bench" / f"qdq-{key}" / "model-qdq.onnx"
-    if path.is_file():
-        return path
-    log.warning("building %s (Q/DQ INT8 of %s, for the OpenVINO INT8 lever)", path, unfused)
-    encoded = context.encoded[:QDQ_CALIBRATION_QUESTIONS]
-    reader = QuestionCalibrationReader(encoded, context.encoder.pad_id, 8, _graph_inputs(unfused))
-    quantize_qdq(unfused, path, reader, QdqConfig(calibration="minmax", calibration_examples=len(encoded)))
-    return path
-
-
-def _graph_inputs(path: Path) -> list[str]:
-    import onnx
-
-    model = onnx.load(str(path), load_external_data=False)
-    initializers = {init.name for init in model.graph.initializer}
-    return [value.name for value in model.graph.input if value.name not in initializers]
-
-
-def openvino_qdq_levers(context, entries) -> list[dict]:
-    """OpenVINO running a Q/DQ INT8 graph (INT8 kernels), against the standard recipe's backend.
-
-    The baselines are the main results of ORT INT8 dynamic in the same setting, so they come from
-    the same run. No sotriage backend runs this file yet, so it never counts as the best backend.
-    """
-    try:
-        from ..runtime.openvino_backend import OpenVinoBackend
-    except ImportError as error:
-        log.warning("OpenVINO INT8 lever skipped: %s", error)
-        return []
-    model = context.model
-    try:
-        path = ensure_qdq_model(context)
-        backend = OpenVinoBackend(path, context.config.threads, name="openvino-qdq")
-    except (SotriageError, RuntimeError, ValueError, OSError) as error:
-        log.warning("OpenVINO INT8 lever skipped for %s: %s", model.key, error)
-        return [{"model": model.key, "lever": QDQ_LEVER, "skipped": str(error)}]
-    try:
-        label = "OpenVINO Q/DQ INT8"
-        values = {
-            "sorted32": _measure(context, backend, context.plans["sorted32"], label + ", sorted32"),
-            "production": _measure(context, backend, context.plans["production"], label + ", production"),
-            "latency": _p50_ms(context, backend, label + ", batch 1"),
-            "end2end": _end_to_end(context, backend, context.encoder, label + ", end to end"),
-        }
-        precision = backend.precision
-    finally:
-        backend.close()
-    by_setting = {e.setting: e for e in entries if e.model == model.key and e.backend == STANDARD_RECIPE_BACKEND}
+    by_key = {(e.model, e.backend, e.setting): e for e in entries}
     records = []
-    for setting, value in values.items():
-        baseline = by_setting.get(setting)
+    for setting in ("sorted32", "production", "latency", "end2end"):
+        candidate = by_key.get((model, OPENVINO_INT8_BACKEND, setting))
+        baseline = by_key.get((model, STANDARD_RECIPE_BACKEND, setting))
+        if candidate is None or baseline is None:
+            continue
         if setting == "latency":
-            base_value = baseline.details["latency"]["p50_ms"] if baseline else None
-            unit = "p50_ms"
+            value, base_value, unit = candidate.details["latency"]["p50_ms"], baseline.details["latency"]["p50_ms"], "p50_ms"
         else:
-            base_value = baseline.seq_per_s if baseline else None
+            value, base_value = candidate.seq_per_s, baseline.seq_per_s
             unit = "q_per_s" if setting == "end2end" else "seq_per_s"
-        records.append(_record(model.key, QDQ_LEVER, f"openvino ({precision}) on model-qdq.onnx", STANDARD_RECIPE_BACKEND,
-                               "openvino-qdq", setting, value, base_value, unit=unit, file=str(path)))
+        records.append(_record(model, QDQ_LEVER, "openvino-int8 (model-int8-qdq.onnx)", STANDARD_RECIPE_BACKEND,
+                               OPENVINO_INT8_BACKEND, setting, value, base_value, unit=unit))
     return records
 

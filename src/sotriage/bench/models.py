@@ -197,6 +197,43 @@ def ensure_static_int8(model: BenchModel, questions) -> str | None:
     return None
 
 
+def ensure_openvino_int8(model: BenchModel, questions, cache: Path) -> str | None:
+    """Make sure `model` has model-int8-qdq.onnx for the openvino-int8 backend; return why not, or None.
+
+    The shipped classifier gets the same file `predict --backend openvino-int8` builds (calibrated on
+    the bundled sample), so the benchmark measures what users run. A bench-cache model (BERT-base,
+    or a classifier exported for the benchmark only) is calibrated on the first
+    STATIC_CALIBRATION_QUESTIONS benchmark questions. A user's run folder is never written to.
+    """
+    files = model.files
+    if files.onnx_int8_qdq.is_file():
+        return None
+    try:
+        from ..export.openvino_int8 import build_openvino_int8
+        from ..export.qdq import QdqConfig
+        from ..shipped import build_shipped_openvino_int8
+    except ImportError as error:
+        return f"Q/DQ quantization is not available in this installation ({error})"
+    try:
+        if model.source == "shipped":
+            build_shipped_openvino_int8(files)
+        elif files.onnx_dir.is_relative_to(cache):
+            encoder = model.encoder()
+            build_openvino_int8(files, encoder, None, QdqConfig(calibration="minmax"),
+                                questions=_as_labelled(list(questions)[:STATIC_CALIBRATION_QUESTIONS]))
+        else:
+            return f"{files.onnx_int8_qdq} not found: build it with sotriage export {files.model_dir.parent} --openvino-int8"
+    except (SotriageError, RuntimeError, ValueError, OSError) as error:
+        return f"building the OpenVINO INT8 file for {model.key} failed: {error}"
+    return None
+
+
+def _as_labelled(questions):
+    from ..data.dataset import LabelledQuestions
+
+    return LabelledQuestions(questions, [0] * len(questions))
+
+
 def _write_random_bert_base(model_dir: Path) -> None:
     import torch
     from transformers import BertConfig, BertForSequenceClassification

@@ -19,10 +19,10 @@ from ..runtime.classifier import Classifier
 from ..shipped import cache_root
 from . import timing
 from .ceilings import CostModel, ceiling_for, measure_ceilings, precision_of
-from .config import (BACKEND_TITLES, OPTIONAL_BACKEND_MODULES, REFERENCE_BACKEND, REFERENCE_SETTING,
+from .config import (BACKEND_TITLES, OPENVINO_INT8_BACKEND, OPTIONAL_BACKEND_MODULES, REFERENCE_BACKEND, REFERENCE_SETTING,
                      STANDARD_RECIPE_BACKEND, STANDARD_RECIPE_SETTING, THROUGHPUT_SETTINGS, BenchConfig)
 from .environment import CpuShareMeter, configure_threads, hardware, load_average, versions
-from .models import BenchModel, ensure_static_int8, load_bert_base, load_classifier
+from .models import BenchModel, ensure_openvino_int8, ensure_static_int8, load_bert_base, load_classifier
 from .settings import SETTING_TITLES, BatchPlan, length_stats, plan_batches
 from .workloads import Workload, load_workload
 
@@ -119,6 +119,11 @@ def run_benchmark(config: BenchConfig, show_progress: bool = True) -> BenchResul
                 if reason:
                     skipped.append({"model": key, "backend": STATIC_BACKEND, "reason": reason})
                     names.remove(STATIC_BACKEND)
+            if OPENVINO_INT8_BACKEND in names:
+                reason = ensure_openvino_int8(model, workload.questions, cache_root() / "bench")
+                if reason:
+                    skipped.append({"model": key, "backend": OPENVINO_INT8_BACKEND, "reason": reason})
+                    names.remove(OPENVINO_INT8_BACKEND)
             context = ModelRun(model, config, workload, ceilings, progress)
             models[key] = context.describe()
             entries.extend(context.run(names, skipped))

@@ -25,6 +25,11 @@ from .triton_repo_options import triton_onnx_ready, triton_repo_options, write_t
               help="Training questions that calibrate --static-int8.")
 @click.option("--static-calibration-method", type=click.Choice(["minmax", "entropy", "percentile"]), default="minmax",
               show_default=True, help="How --static-int8 derives activation ranges from its calibration questions.")
+@click.option("--openvino-int8", is_flag=True,
+              help="Also build onnx/model-int8-qdq.onnx for the openvino-int8 backend (Q/DQ INT8 calibrated on "
+                   "--static-calibration-questions training questions; needs the openvino extra).")
+@click.option("--openvino-calibration", type=click.Choice(["minmax", "entropy", "percentile"]), default="minmax",
+              show_default=True, help="How --openvino-int8 derives activation ranges from its calibration questions.")
 @click.option("--int8-max-drop", type=float, default=0.3, show_default=True,
               help="INT8 accuracy gate: max accuracy points each INT8 file may lose against FP32 on validation questions; "
                    "node groups that cost accuracy stay FP32 until it holds.")
@@ -37,7 +42,7 @@ from .triton_repo_options import triton_onnx_ready, triton_repo_options, write_t
 @triton_repo_options
 @handle_errors
 def export(run_dir, parity_examples, fp32_tolerance, int8_min_agreement, per_tensor, static_int8, static_calibration_questions,
-           static_calibration_method, int8_max_drop, gate_questions, no_int8_gate, int8_sensitivity, threads,
+           static_calibration_method, openvino_int8, openvino_calibration, int8_max_drop, gate_questions, no_int8_gate, int8_sensitivity, threads,
            triton_repo, triton_precision, triton_instances, triton_kind, **tensorrt) -> None:
     """Export RUN_DIR/model to ONNX (FP32, fused, INT8) in RUN_DIR/onnx and check parity.
 
@@ -45,6 +50,7 @@ def export(run_dir, parity_examples, fp32_tolerance, int8_min_agreement, per_ten
     Example:
       sotriage export runs/minilm-lora
       sotriage export runs/minilm-lora --static-int8 --int8-max-drop 0.5
+      sotriage export runs/minilm-lora --openvino-int8   # fastest CPU backend: openvino-int8
       sotriage export runs/minilm-lora --tensorrt fp16 --tensorrt int8   # on a CUDA GPU with TensorRT
       sotriage export runs/minilm-lora --triton-repo triton-models --triton-instances 2
     """
@@ -60,7 +66,8 @@ def export(run_dir, parity_examples, fp32_tolerance, int8_min_agreement, per_ten
                           int8_min_agreement=int8_min_agreement, per_channel=not per_tensor, threads=threads,
                           static_int8=static_int8, calibration_questions=static_calibration_questions,
                           calibration_method=static_calibration_method, int8_max_drop=int8_max_drop,
-                          gate_questions=gate_questions, int8_gate=not no_int8_gate, int8_sensitivity=int8_sensitivity)
+                          gate_questions=gate_questions, int8_gate=not no_int8_gate, int8_sensitivity=int8_sensitivity,
+                          openvino_int8=openvino_int8, openvino_int8_calibration=openvino_calibration)
     report = export_model(resolved.files.model_dir, run.onnx_dir, run, config)
     write_model_card(run.root)
     click.echo(f"fused operators: {report['fusions']}")
@@ -70,7 +77,7 @@ def export(run_dir, parity_examples, fp32_tolerance, int8_min_agreement, per_ten
                    f"{entry['accuracy_drop'] * 100:>8.2f}pt {entry['size_mb']:>7.1f}")
     for name, gate in report.get("int8_gate", {}).items():
         fp32_groups = ", ".join(gate["excluded_groups"]) or "none"
-        click.echo(f"INT8 gate {name}: {gate['accuracy_drop_points']:.2f} points below FP32 on validation; "
+        click.echo(f"INT8 gate {name}: accuracy {-gate['accuracy_drop_points']:+.2f} points against FP32 on validation; "
                    f"node groups left in FP32: {fp32_groups}")
     click.echo(f"wrote {run.onnx_dir}   next: sotriage evaluate {run_dir} --backend onnx-int8")
     run_tensorrt_step(run, gate_questions, int8_min_agreement, int8_max_drop, threads, tensorrt)

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ..data.dataset import load_dataset
-from ..errors import ParityError, SotriageError
+from ..errors import ParityError, SotriageError, missing_extra
 from ..evaluation.metrics import agreement
 from ..io import atomic_dir, read_json, write_json
 from ..run_dir import RunDir
@@ -24,6 +24,8 @@ from ..runtime.model_ref import resolve_model
 from ..runtime.onnx_backend import OnnxBackend
 from .fusion import fuse_bert
 from .onnx_export import export_onnx
+from .openvino_int8 import build_openvino_int8
+from .qdq import QdqConfig
 from .sensitivity import GateConfig, build_int8_files, gate_summary
 from .static_quant import StaticQuantConfig
 
@@ -45,11 +47,16 @@ class ExportConfig:
     gate_questions: int = 512
     int8_sensitivity: bool = False  # measure every node group's sensitivity even when the gate passes at once
     openvino: bool = True  # add OpenVINO to the parity report when the package is installed
+    openvino_int8: bool = False  # also build model-int8-qdq.onnx for the openvino-int8 backend
+    openvino_int8_calibration: str = "minmax"  # how its activation ranges come from the calibration questions
 
     def __post_init__(self) -> None:
         # Building the sub-configs validates their fields with messages that name the option.
         self.gate_config()
         self.static_config()
+        self.qdq_config()
+        if self.openvino_int8 and importlib.util.find_spec("openvino") is None:
+            raise missing_extra("openvino", "openvino")
         if self.parity_examples < 1:
             raise SotriageError(f"invalid --parity-examples {self.parity_examples}: use 1 or more")
         if self.fp32_tolerance <= 0:
@@ -63,6 +70,10 @@ class ExportConfig:
 
     def static_config(self) -> StaticQuantConfig:
         return StaticQuantConfig(calibration_questions=self.calibration_questions, calibration_method=self.calibration_method)
+
+    def qdq_config(self) -> QdqConfig:
+        return QdqConfig(calibration=self.openvino_int8_calibration, calibration_examples=self.calibration_questions,
+                         per_channel=self.per_channel)
 
 
 def parity_questions(run: RunDir | None, n: int):
@@ -96,6 +107,9 @@ def export_model(model_dir: Path, onnx_dir: Path, run: RunDir | None, config: Ex
             static=config.static_config() if config.static_int8 else None,
             gate=config.gate_config() if config.int8_gate else None,
         )
+        if config.openvino_int8:
+            quantization["files"]["openvino-int8"] = build_openvino_int8(files, reference.encoder, run, config.qdq_config())
+            write_json(tmp / "quantization.json", quantization)
 
         encoded = reference.encoder.encode(questions.questions)
         reference_logits = reference.logits_for_encoded(encoded)
@@ -112,7 +126,7 @@ def export_model(model_dir: Path, onnx_dir: Path, run: RunDir | None, config: Ex
             entry["accuracy"] = float((logits.argmax(1) == labels).mean())
             entry["accuracy_drop"] = reference_accuracy - entry["accuracy"]
             entry["size_mb"] = round(path.stat().st_size / 1e6, 2)
-            if name == "openvino":
+            if name in ("openvino", "openvino-int8"):
                 entry["precision"] = backend.precision
                 entry["graph"] = path.name
             backend.close()
@@ -136,13 +150,15 @@ def parity_backends(files: ModelFiles, config: ExportConfig):
 
         path = openvino_model_path(files)
         yield "openvino", path, OpenVinoBackend(path, config.threads)
+        if files.onnx_int8_qdq.is_file():
+            yield "openvino-int8", files.onnx_int8_qdq, OpenVinoBackend(files.onnx_int8_qdq, config.threads, name="openvino-int8")
 
 
 def check_parity(report: dict, config: ExportConfig) -> None:
     files = report["files"]
     # OpenVINO at f32 must match like the FP32 ONNX files; at bf16 only its predictions are checked.
     exact = ["onnx-unfused", "onnx"]
-    reduced = [name for name in ("onnx-int8", "onnx-int8-static") if name in files]
+    reduced = [name for name in ("onnx-int8", "onnx-int8-static", "openvino-int8") if name in files]
     if "openvino" in files:
         (exact if files["openvino"]["precision"] == "f32" else reduced).append("openvino")
 

@@ -51,6 +51,11 @@ class ModelFiles:
     def onnx_int8_static(self) -> Path:
         return self.onnx_dir / "model-int8-static.onnx"
 
+    @property
+    def onnx_int8_qdq(self) -> Path:
+        """Q/DQ INT8 graph of the unfused model, run by the openvino-int8 backend."""
+        return self.onnx_dir / "model-int8-qdq.onnx"
+
     def require(self, path: Path, hint: str) -> Path:
         if not path.is_file():
             raise MissingArtifactError(f"{path} not found. {hint}")

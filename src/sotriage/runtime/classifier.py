@@ -58,7 +58,7 @@ class Classifier:
         if resolved.shipped and backend.startswith(("onnx", "openvino")):
             from ..shipped import ensure_onnx
 
-            ensure_onnx(resolved, threads)
+            ensure_onnx(resolved, threads, backend)
         settings = read_sotriage_config(resolved.files.model_dir)
         encoding = EncodingConfig(**settings.get("encoding", {}))
         tokenizer = load_tokenizer(str(resolved.files.model_dir))

@@ -1,9 +1,11 @@
 """OpenVINO CPU backend, reading the exported ONNX graph directly (no IR conversion step).
 
-It reads the unfused `model.onnx` by default: OpenVINO applies its own transformer fusions to the
-plain ONNX operators, and on all-MiniLM-L6 it ran faster from that graph than from ONNX Runtime's
-fused one with com.microsoft operators (docs/performance.md has the measurement). Shapes stay
-dynamic in batch and sequence length, so length-sorted batches need no padding to a fixed size.
+It reads the unfused `model.onnx` by default. OpenVINO applies its own transformer fusions to the
+plain ONNX operators, and from ONNX Runtime's fused graph (com.microsoft operators) it ran only
+1-4% faster on all-MiniLM-L6, within pass-to-pass noise (docs/performance.md). The unfused graph
+uses standard ONNX operators only, so it does not depend on which contrib operators OpenVINO's
+ONNX frontend supports. Shapes stay dynamic in batch and sequence length, so length-sorted
+batches need no padding to a fixed size.
 """
 
 from __future__ import annotations
@@ -94,3 +96,11 @@ def openvino_model_path(files: ModelFiles, graph: str = "unfused") -> Path:
 @register_backend("openvino")
 def _create(files: ModelFiles, threads: int | None) -> Backend:
     return OpenVinoBackend(openvino_model_path(files), threads)
+
+
+@register_backend("openvino-int8")
+def _create_int8(files: ModelFiles, threads: int | None) -> Backend:
+    # The Q/DQ graph carries the INT8 scales; OpenVINO turns each Q/DQ-wrapped MatMul into an INT8
+    # (VNNI) kernel and runs the float parts at the default precision (bf16 on Zen 5).
+    path = files.require(files.onnx_int8_qdq, "Create it with: sotriage export RUN_DIR --openvino-int8")
+    return OpenVinoBackend(path, threads, name="openvino-int8")
