@@ -47,6 +47,24 @@ def test_shipped_model_classifies_real_questions(real_questions):
 
 
 @pytest.mark.slow
+def test_shipped_int8_keeps_gated_nodes_fp32():
+    import onnx
+
+    from sotriage.io import read_json
+    from sotriage.shipped import ensure_onnx, shipped_fp32_nodes
+
+    resolved = resolve_model(None)
+    ensure_onnx(resolved, threads=2)
+    expected = shipped_fp32_nodes()
+    recorded = read_json(resolved.files.onnx_dir / "quantization.json")["files"]["onnx-int8"]["fp32_nodes"]
+    assert recorded == list(expected)
+    op_types = {node.name: node.op_type for node in onnx.load(str(resolved.files.onnx_int8)).graph.node}
+    for name in expected:
+        assert op_types.get(name) == "MatMul", (name, op_types.get(name))
+    assert "MatMulInteger" in op_types.values()
+
+
+@pytest.mark.slow
 def test_shipped_model_openvino_int8_builds_on_first_use(real_questions):
     pytest.importorskip("openvino", reason="openvino is not installed (pip install 'sotriage[openvino]')")
     questions, _ = real_questions

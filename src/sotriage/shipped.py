@@ -32,8 +32,12 @@ def cache_root() -> Path:
     return base / "sotriage"
 
 
+# Part of the cache key: raise it when the files built into the cache change for the same resources.
+CACHE_LAYOUT = 2
+
+
 def _fingerprint(folder: Path) -> str:
-    digest = hashlib.sha256()
+    digest = hashlib.sha256(f"layout {CACHE_LAYOUT}".encode())
     for path in sorted(folder.rglob("*")):
         if path.is_file():
             digest.update(path.relative_to(folder).as_posix().encode())
@@ -75,9 +79,20 @@ def ensure_onnx(resolved, threads: int | None = None, backend: str = "onnx-int8"
         log.info("building ONNX files for the shipped model into %s (first use, about a minute)", files.onnx_dir)
         # The INT8 accuracy gate needs real validation questions, and the bundled sample is synthetic.
         # So the gate is left to the model's own export, and only parity against PyTorch is checked here.
-        export_model(files.model_dir, files.onnx_dir, None, ExportConfig(threads=threads, int8_gate=False))
+        # The nodes the gate kept in FP32 when the model was exported from its run are kept in FP32 here too.
+        export_model(files.model_dir, files.onnx_dir, None,
+                     ExportConfig(threads=threads, int8_gate=False, int8_fp32_nodes=shipped_fp32_nodes()))
     if backend == "openvino-int8" and not files.onnx_int8_qdq.is_file():
         build_shipped_openvino_int8(files)
+
+
+def shipped_fp32_nodes() -> tuple[str, ...]:
+    """Return the node names the INT8 gate kept in FP32 when the shipped run was exported."""
+    report = shipped_dir() / "run" / "quantization.json"
+    if not report.is_file():
+        return ()
+    gate = read_json(report)["files"].get("onnx-int8", {}).get("gate", {})
+    return tuple(node for group in gate.get("excluded", []) for node in group["nodes"])
 
 
 def build_shipped_openvino_int8(files) -> None:

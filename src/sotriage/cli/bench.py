@@ -17,7 +17,7 @@ from .common import handle_errors
               help="Run folder or merged model folder measured as the classifier. Default: the shipped model.")
 @click.option("--models", default=None, help=f"Comma-separated models to measure: {', '.join(MODEL_KEYS)}. Default: both.")
 @click.option("--backends", default=None,
-              help="Comma-separated backends: torch, onnx, onnx-int8, onnx-int8-static, openvino, or any other "
+              help="Comma-separated backends: torch, onnx, onnx-int8, onnx-int8-static, openvino, openvino-int8, or any other "
                    "registered one. Default: every registered backend whose files exist.")
 @click.option("--settings", default=None,
               help=f"Comma-separated settings: {', '.join(SETTING_NAMES)}. Default: all.")

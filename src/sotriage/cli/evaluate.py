@@ -13,7 +13,8 @@ from ..runtime.classifier import Classifier
 from ..runtime.model_ref import resolve_model
 from .common import handle_errors
 
-BACKEND_HELP = "torch (PyTorch FP32), onnx (ONNX Runtime FP32, fused), onnx-int8 (INT8 dynamic), onnx-int8-static, openvino."
+BACKEND_HELP = ("torch (PyTorch FP32), onnx (ONNX Runtime FP32, fused), onnx-int8 (INT8 dynamic), onnx-int8-static, "
+                "openvino, openvino-int8 (OpenVINO on the Q/DQ INT8 graph).")
 
 
 @click.command()

@@ -38,7 +38,7 @@ def question_from_json(line: str, line_number: int, clean: bool = True) -> Quest
 @click.option("--title", default=None, help="Question title.")
 @click.option("--body", default="", help="Question body in Stack Overflow Markdown.")
 @click.option("--tags", default="", help="Space- or comma-separated tags, e.g. 'python pandas'.")
-@click.option("--backend", default="onnx-int8", show_default=True, help="torch, onnx, onnx-int8, onnx-int8-static or openvino.")
+@click.option("--backend", default="onnx-int8", show_default=True, help="torch, onnx, onnx-int8, onnx-int8-static, openvino or openvino-int8 (fastest on CPUs with INT8 VNNI).")
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="Inference threads (default: all cores).")
 @click.option("--url", default=None, help="Ask a running Triton server (sotriage serve, or the --triton-repo ensemble) at host:port instead of loading MODEL.")
 @click.option("--protocol", type=click.Choice(["http", "grpc"]), default="http", show_default=True, help="KServe v2 protocol for --url (gRPC is on port 8001 by default).")

@@ -12,7 +12,7 @@ from .common import handle_errors
 
 @click.command()
 @click.argument("model", required=False, type=click.Path(file_okay=False))
-@click.option("--backend", default="onnx-int8", show_default=True, help="torch, onnx, onnx-int8, onnx-int8-static or openvino.")
+@click.option("--backend", default="onnx-int8", show_default=True, help="torch, onnx, onnx-int8, onnx-int8-static, openvino or openvino-int8 (fastest on CPUs with INT8 VNNI).")
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="Inference threads (default: all cores).")
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address for the HTTP, gRPC and metrics endpoints. The default accepts local clients only; 0.0.0.0 accepts all.")

@@ -47,6 +47,7 @@ class ExportConfig:
     gate_questions: int = 512
     int8_sensitivity: bool = False  # measure every node group's sensitivity even when the gate passes at once
     openvino: bool = True  # add OpenVINO to the parity report when the package is installed
+    int8_fp32_nodes: tuple[str, ...] = ()  # nodes kept FP32 in model-int8.onnx when the gate does not run
     openvino_int8: bool = False  # also build model-int8-qdq.onnx for the openvino-int8 backend
     openvino_int8_calibration: str = "minmax"  # how its activation ranges come from the calibration questions
 
@@ -105,7 +106,7 @@ def export_model(model_dir: Path, onnx_dir: Path, run: RunDir | None, config: Ex
         quantization = build_int8_files(
             files, reference.encoder, run, config.per_channel,
             static=config.static_config() if config.static_int8 else None,
-            gate=config.gate_config() if config.int8_gate else None,
+            gate=config.gate_config() if config.int8_gate else None, fp32_nodes=config.int8_fp32_nodes,
         )
         if config.openvino_int8:
             quantization["files"]["openvino-int8"] = build_openvino_int8(files, reference.encoder, run, config.qdq_config())

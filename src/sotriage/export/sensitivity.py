@@ -400,9 +400,13 @@ def gate_validation_set(run, encoder, fp32_path: Path, config: GateConfig) -> tu
     return ValidationSet(sample, encoder, fp32_path, config), None
 
 
-def build_int8_files(files, encoder, run, per_channel: bool, static, gate: GateConfig | None) -> dict:
+def build_int8_files(files, encoder, run, per_channel: bool, static, gate: GateConfig | None,
+                     fp32_nodes: Sequence[str] = ()) -> dict:
     """Write model-int8.onnx, and model-int8-static.onnx when `static` is a StaticQuantConfig, into
     `files.onnx_dir`, through the accuracy gate when `gate` is set and the run has validation data.
+
+    Without the gate, `fp32_nodes` (node names a gate chose earlier for the same model) stay in FP32
+    in model-int8.onnx.
 
     Writes onnx/quantization.json and returns its content. Raises GateError when a file cannot
     meet the gate; the caller builds everything in a temporary folder, so nothing is left behind.
@@ -422,7 +426,8 @@ def build_int8_files(files, encoder, run, per_channel: bool, static, gate: GateC
     if validation is not None:
         entry["gate"] = run_gate("onnx-int8", quantize_dynamic, files.onnx_fp32, files.onnx_int8, validation, gate, dynamic_op_types())
     else:
-        quantize_dynamic(files.onnx_int8, [])
+        quantize_dynamic(files.onnx_int8, list(fp32_nodes))
+        entry["fp32_nodes"] = list(fp32_nodes)
     entry["quantized_operators"] = quantized_operator_counts(files.onnx_int8)
     report["files"]["onnx-int8"] = entry
 

@@ -1,11 +1,9 @@
 """OpenVINO CPU backend, reading the exported ONNX graph directly (no IR conversion step).
 
 It reads the unfused `model.onnx` by default. OpenVINO applies its own transformer fusions to the
-plain ONNX operators, and from ONNX Runtime's fused graph (com.microsoft operators) it ran only
-1-4% faster on all-MiniLM-L6, within pass-to-pass noise (docs/performance.md). The unfused graph
-uses standard ONNX operators only, so it does not depend on which contrib operators OpenVINO's
-ONNX frontend supports. Shapes stay dynamic in batch and sequence length, so length-sorted
-batches need no padding to a fixed size.
+plain ONNX operators, and the unfused graph uses standard ONNX operators only, so it does not
+depend on which ONNX Runtime contrib operators OpenVINO's ONNX frontend supports. Shapes stay
+dynamic in batch and sequence length, so length-sorted batches need no padding to a fixed size.
 """
 
 from __future__ import annotations
