@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> None:
 
     lines = [f"Model {args.model} (trained at max_length {trained.max_length}, {trained.truncation}); backend {args.backend}; "
              f"{len(questions)} questions of {source}; encoder logits only.", "",
-             "| max length | truncation | mean tokens | share cut | accuracy | macro-F1 | log loss | questions/s |",
+             "| max length | truncation | mean tokens | share at max length | accuracy | macro-F1 | log loss | questions/s |",
              "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for row in rows:
         lines.append(f"| {row['max_length']} | {row['truncation']} | {row['mean_tokens']:.0f} | {row['share_truncated']:.0%} | "
