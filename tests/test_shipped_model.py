@@ -75,3 +75,16 @@ def test_shipped_model_openvino_int8_builds_on_first_use(real_questions):
     assert resolved.files.onnx_int8_qdq.is_file()
     agreement = (fast.predict_proba(questions[:100]).argmax(1) == reference.argmax(1)).mean()
     assert agreement > 0.95
+
+
+def test_unknown_shipped_name_lists_known_ones():
+    from sotriage.errors import MissingArtifactError
+
+    with pytest.raises(MissingArtifactError, match="shipped:binary, shipped:reasons"):
+        resolve_model("shipped:gpt")
+
+
+def test_shipped_binary_by_name_is_the_default(tmp_path):
+    named = resolve_model("shipped:binary")
+    assert named.shipped == "binary"
+    assert named.files.model_dir == resolve_model(None).files.model_dir

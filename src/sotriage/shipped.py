@@ -20,8 +20,20 @@ from .modeling import SOTRIAGE_CONFIG, bundled_minilm_path, load_sequence_classi
 log = logging.getLogger(__name__)
 
 
-def shipped_dir() -> Path:
-    return Path(str(resources.files("sotriage") / "resources" / "model"))
+# Classifiers shipped in the package: name -> folder under sotriage/resources. A user picks one as
+# the model argument `shipped:NAME`; no model argument means DEFAULT_SHIPPED.
+SHIPPED_MODELS = {"binary": "model", "reasons": "model-reasons"}
+DEFAULT_SHIPPED = "binary"
+SHIPPED_PREFIX = "shipped:"
+
+
+def shipped_dir(name: str = DEFAULT_SHIPPED) -> Path:
+    if name not in SHIPPED_MODELS:
+        raise MissingArtifactError(
+            f"unknown shipped model {SHIPPED_PREFIX}{name}: use one of "
+            f"{', '.join(SHIPPED_PREFIX + known for known in SHIPPED_MODELS)}, or a run folder from `sotriage train`."
+        )
+    return Path(str(resources.files("sotriage") / "resources" / SHIPPED_MODELS[name]))
 
 
 def cache_root() -> Path:
@@ -45,15 +57,15 @@ def _fingerprint(folder: Path) -> str:
     return digest.hexdigest()[:16]
 
 
-def shipped_model():
-    """Return the shipped classifier, merging its adapter into the base model on first use."""
+def shipped_model(name: str = DEFAULT_SHIPPED):
+    """Return the shipped classifier `name`, merging its adapter into the base model on first use."""
     from .runtime.base import ModelFiles
     from .runtime.model_ref import ResolvedModel
 
-    source = shipped_dir()
+    source = shipped_dir(name)
     if not (source / "adapter" / "adapter_config.json").is_file():
         raise MissingArtifactError(
-            f"this installation ships no trained model ({source}/adapter not found). "
+            f"this installation does not ship the {name} model ({source}/adapter not found). "
             "Name a model: a run folder from `sotriage train`, or a merged model folder."
         )
     root = cache_root() / f"shipped-{_fingerprint(source)}"
@@ -62,7 +74,7 @@ def shipped_model():
         log.info("building the shipped model into %s (first use)", model_dir)
         build_merged(source, model_dir)
     settings = read_json(model_dir / SOTRIAGE_CONFIG)
-    return ResolvedModel(ModelFiles(model_dir, root / "onnx"), list(settings["label_names"]), None, shipped=True)
+    return ResolvedModel(ModelFiles(model_dir, root / "onnx"), list(settings["label_names"]), None, shipped=name)
 
 
 def ensure_onnx(resolved, threads: int | None = None, backend: str = "onnx-int8") -> None:
@@ -81,14 +93,14 @@ def ensure_onnx(resolved, threads: int | None = None, backend: str = "onnx-int8"
         # So the gate is left to the model's own export, and only parity against PyTorch is checked here.
         # The nodes the gate kept in FP32 when the model was exported from its run are kept in FP32 here too.
         export_model(files.model_dir, files.onnx_dir, None,
-                     ExportConfig(threads=threads, int8_gate=False, int8_fp32_nodes=shipped_fp32_nodes()))
+                     ExportConfig(threads=threads, int8_gate=False, int8_fp32_nodes=shipped_fp32_nodes(resolved.shipped)))
     if backend == "openvino-int8" and not files.onnx_int8_qdq.is_file():
         build_shipped_openvino_int8(files)
 
 
-def shipped_fp32_nodes() -> tuple[str, ...]:
+def shipped_fp32_nodes(name: str = DEFAULT_SHIPPED) -> tuple[str, ...]:
     """Return the node names the INT8 gate kept in FP32 when the shipped run was exported."""
-    report = shipped_dir() / "run" / "quantization.json"
+    report = shipped_dir(name) / "run" / "quantization.json"
     if not report.is_file():
         return ()
     gate = read_json(report)["files"].get("onnx-int8", {}).get("gate", {})

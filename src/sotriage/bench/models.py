@@ -51,7 +51,7 @@ class Architecture:
 @dataclass
 class BenchModel:
     key: str  # "classifier" or "bert-base"
-    source: str  # what the model is: "shipped", a folder, or "BertConfig() with random weights"
+    source: str  # what the model is: "shipped:NAME", a folder, or "BertConfig() with random weights"
     files: ModelFiles
     encoding: EncodingConfig
     label_names: list[str]
@@ -109,7 +109,7 @@ def load_classifier(model: str | None, cache: Path) -> BenchModel:
     from ..runtime.model_ref import resolve_model
 
     resolved = resolve_model(model)
-    source = "shipped" if model is None else str(Path(model).resolve())
+    source = f"shipped:{resolved.shipped}" if resolved.shipped else str(Path(model).resolve())
     files = resolved.files
     if not files.onnx_fp32.is_file():
         # The model has no ONNX files yet (the shipped model before any export): build them for
@@ -215,7 +215,7 @@ def ensure_openvino_int8(model: BenchModel, questions, cache: Path) -> str | Non
     except ImportError as error:
         return f"Q/DQ quantization is not available in this installation ({error})"
     try:
-        if model.source == "shipped":
+        if model.source.startswith("shipped:"):
             build_shipped_openvino_int8(files)
         elif files.onnx_dir.is_relative_to(cache):
             encoder = model.encoder()

@@ -14,7 +14,7 @@ from .common import handle_errors
 
 @click.command()
 @click.option("--model", default=None, type=click.Path(file_okay=False),
-              help="Run folder or merged model folder measured as the classifier. Default: the shipped model.")
+              help="Run folder, merged model folder or shipped:reasons, measured as the classifier. Default: the shipped binary model.")
 @click.option("--models", default=None, help=f"Comma-separated models to measure: {', '.join(MODEL_KEYS)}. Default: both.")
 @click.option("--backends", default=None,
               help="Comma-separated backends: torch, onnx, onnx-int8, onnx-int8-static, openvino, openvino-int8, or any other "

@@ -28,7 +28,7 @@ BACKEND_HELP = ("torch (PyTorch FP32), onnx (ONNX Runtime FP32, fused), onnx-int
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
 @handle_errors
 def evaluate(model, data, split, backend, max_examples, threads, as_json) -> None:
-    """Evaluate MODEL (a run folder or merged model folder; default: the shipped model).
+    """Evaluate MODEL (a run folder, a merged model folder or shipped:reasons; default: the shipped binary model).
 
     \b
     Example:

@@ -47,9 +47,12 @@ def question_from_json(line: str, line_number: int, clean: bool = True) -> Quest
 def predict(model, title, body, tags, backend, threads, url, protocol, model_name) -> None:
     """Predict for one question (--title/--body/--tags) or JSON lines on stdin.
 
+    MODEL is a run folder, a merged model folder or shipped:reasons (default: the shipped binary model).
+
     \b
     Examples:
       sotriage predict runs/minilm-lora --title "How do I parse JSON in Python?" --tags python
+      sotriage predict shipped:reasons --title "Which IDE is best?" --body "Opinions?"   # close reason
       echo '{"title": "Best IDE?", "body": "Which one?"}' | sotriage predict runs/minilm-lora
       sotriage predict --url 127.0.0.1:8001 --protocol grpc --title "Best IDE?" --body "Which one?"
     """

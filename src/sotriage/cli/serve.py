@@ -29,7 +29,7 @@ from .common import handle_errors
 @handle_errors
 def serve(model, backend, threads, host, http_port, grpc_port, metrics_port, model_name, max_batch_size,
           max_queue_delay_us, max_body_bytes) -> None:
-    """Serve MODEL (a run folder or merged model; default: the shipped model) through Triton.
+    """Serve MODEL (a run folder, a merged model or shipped:reasons; default: the shipped binary model) through Triton.
 
     Starts Triton Inference Server from the nvidia-pytriton package with the classifier bound as a
     Python callable, and serves until Ctrl+C or SIGTERM. Startup, shutdown and each rejected

@@ -15,15 +15,18 @@ class ResolvedModel:
     files: ModelFiles
     label_names: list[str]
     run_dir: Path | None  # the run folder, when the model came from one
-    shipped: bool = False  # the classifier shipped with the package, built into the cache on first use
+    shipped: str | None = None  # name of the classifier shipped with the package (built into the cache on first use)
 
 
 def resolve_model(reference: str | Path | None) -> ResolvedModel:
-    """Accept a run folder (RUN/model inside), a merged model folder, or None for the shipped model."""
-    if reference is None:
-        from ..shipped import shipped_model
+    """Accept a run folder (RUN/model inside), a merged model folder, `shipped:NAME`, or None for the
+    default shipped model."""
+    from ..shipped import DEFAULT_SHIPPED, SHIPPED_PREFIX, shipped_model
 
-        return shipped_model()
+    if reference is None:
+        return shipped_model(DEFAULT_SHIPPED)
+    if isinstance(reference, str) and reference.startswith(SHIPPED_PREFIX):
+        return shipped_model(reference[len(SHIPPED_PREFIX):])
     path = Path(reference)
     if (path / "model" / "config.json").is_file():
         run_dir, model_dir, onnx_dir = path, path / "model", path / "onnx"
