@@ -14,8 +14,8 @@ if [ "${SKIP_TRAIN:-0}" != 1 ]; then
   $SOTRIAGE -v train data/so-reasons --out "$RUN" --rank 8 --targets all-linear --epochs 1 \
     --eval-every 400 --eval-max-examples 1500 --patience 3
 fi
-$SOTRIAGE -v export "$RUN" --parity-examples 512 --openvino-int8 --static-int8
-for backend in onnx onnx-int8 onnx-int8-static openvino-int8; do
+$SOTRIAGE -v export "$RUN" --parity-examples 512 --openvino-int8 --openvino-calibration percentile
+for backend in onnx onnx-int8 openvino-int8; do
   $SOTRIAGE evaluate "$RUN" --backend "$backend" --json > "$RUN/metrics/encoder-only-$backend.json"
 done
 $SOTRIAGE -v fuse "$RUN" --backend onnx-int8

@@ -113,7 +113,7 @@ def test_openvino_int8_file_is_a_calibrated_qdq_graph(tiny_run):
     assert op_types.count("QuantizeLinear") > 0 and op_types.count("DequantizeLinear") > 0
     entry = read_json(RunDir(tiny_run).onnx_dir / "quantization.json")["files"]["openvino-int8"]
     assert entry["calibration_questions"] == 64
-    assert entry["calibration"] == "minmax"
+    assert entry["calibration"] == "percentile"
 
 
 @needs_openvino

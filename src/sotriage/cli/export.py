@@ -28,7 +28,7 @@ from .triton_repo_options import triton_onnx_ready, triton_repo_options, write_t
 @click.option("--openvino-int8", is_flag=True,
               help="Also build onnx/model-int8-qdq.onnx for the openvino-int8 backend (Q/DQ INT8 calibrated on "
                    "--static-calibration-questions training questions; needs the openvino extra).")
-@click.option("--openvino-calibration", type=click.Choice(["minmax", "entropy", "percentile"]), default="minmax",
+@click.option("--openvino-calibration", type=click.Choice(["minmax", "entropy", "percentile"]), default="percentile",
               show_default=True, help="How --openvino-int8 derives activation ranges from its calibration questions.")
 @click.option("--int8-max-drop", type=float, default=0.3, show_default=True,
               help="INT8 accuracy gate: max accuracy points each INT8 file may lose against FP32 on validation questions; "
