@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import asdict, dataclass, field
 
+from ..encoding import DEFAULT_MAX_BATCH_TOKENS as ENCODING_MAX_BATCH_TOKENS
 from ..errors import InputError
 from .ceilings import GEMM_SHAPE
 
@@ -37,10 +38,8 @@ REFERENCE_BATCH_SIZE = 32
 REFERENCE_PAD_TO = 512
 QUICK_N = 64
 DEFAULT_N = 128
-# Token budget of production batches (rows x padded length). On a 2-core AMD EPYC Zen 5 with ORT
-# INT8, 1024 was the fastest budget swept from 1024 to 16384 on both models (docs/performance.md,
-# "Levers"). Small batches keep each layer's activations in cache.
-DEFAULT_MAX_BATCH_TOKENS = 1024
+# Token budget of production batches: the classifier's default (sotriage.encoding).
+DEFAULT_MAX_BATCH_TOKENS = ENCODING_MAX_BATCH_TOKENS
 # Row cap of a production batch, so thousands of very short questions never form one huge batch.
 DEFAULT_MAX_BATCH_SIZE = 128
 

@@ -23,6 +23,12 @@ def _save(figure, path: Path) -> Path:
     return path
 
 
+def _backend_colors(entries: list[dict]) -> dict[str, str]:
+    """Give each backend one color across every subplot, in the order backends first appear."""
+    backends = list(dict.fromkeys(e["backend"] for e in entries))
+    return {backend: f"C{i % 10}" for i, backend in enumerate(backends)}
+
+
 def plot_throughput(data: dict, path: Path) -> Path | None:
     """Grouped bars per model: sequences/s (log scale) of each backend in each batch setting."""
     models = [m for m in data["models"] if any(e["model"] == m and e["setting"] != "latency" for e in data["entries"])]
@@ -30,6 +36,7 @@ def plot_throughput(data: dict, path: Path) -> Path | None:
         return None
     plt = _pyplot()
     figure, axes = plt.subplots(1, len(models), figsize=(6.5 * len(models), 4.5), squeeze=False)
+    colors = _backend_colors(data["entries"])
     for axis, model in zip(axes[0], models):
         entries = [e for e in data["entries"] if e["model"] == model and e["setting"] != "latency"]
         settings = [s for s in SETTING_NAMES if any(e["setting"] == s for e in entries)]
@@ -39,7 +46,7 @@ def plot_throughput(data: dict, path: Path) -> Path | None:
             values = [next((e["seq_per_s"] for e in entries if (e["backend"], e["setting"]) == (backend, s)), 0.0)
                       for s in settings]
             positions = [i + (offset - (len(backends) - 1) / 2) * width for i in range(len(settings))]
-            axis.bar(positions, values, width, label=BACKEND_TITLES.get(backend, backend))
+            axis.bar(positions, values, width, label=BACKEND_TITLES.get(backend, backend), color=colors[backend])
         axis.set_xticks(range(len(settings)), settings)
         axis.set_yscale("log")
         axis.set_ylabel("sequences/s (median of passes)")

@@ -114,7 +114,9 @@ def run_benchmark(config: BenchConfig, show_progress: bool = True) -> BenchResul
                 skipped.append({"model": key, "backend": None, "reason": model})
                 continue
             names = list(backend_names)
-            if key == "bert-base" and STATIC_BACKEND in names:
+            # Static INT8 is built for models in the bench cache only; a user's run folder is never written to.
+            in_cache = model.files.onnx_dir.is_relative_to(cache_root() / "bench")
+            if in_cache and STATIC_BACKEND in names:
                 reason = ensure_static_int8(model, workload.questions)
                 if reason:
                     skipped.append({"model": key, "backend": STATIC_BACKEND, "reason": reason})

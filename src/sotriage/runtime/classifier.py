@@ -12,7 +12,8 @@ from typing import Sequence
 import numpy as np
 
 from ..data.schema import Question
-from ..encoding import EncodingConfig, Encoded, QuestionEncoder, length_sorted_batches, pad_batch, token_budget_batches
+from ..encoding import (DEFAULT_MAX_BATCH_TOKENS, EncodingConfig, Encoded, QuestionEncoder, length_sorted_batches, pad_batch,
+                        token_budget_batches)
 from ..modeling import load_tokenizer, read_sotriage_config
 from .base import Backend, create_backend
 from .model_ref import ResolvedModel, resolve_model
@@ -34,8 +35,11 @@ class Prediction:
 
 
 class Classifier:
+    """Tokenize questions, batch them and run a backend; `max_batch_tokens=None` batches `batch_size`
+    length-sorted rows instead of filling a token budget (rows capped at `batch_size`)."""
+
     def __init__(self, encoder: QuestionEncoder, backend: Backend, label_names: list[str],
-                 batch_size: int = 32, max_batch_tokens: int | None = None, fusion=None):
+                 batch_size: int = 32, max_batch_tokens: int | None = DEFAULT_MAX_BATCH_TOKENS, fusion=None):
         self.encoder = encoder
         self.fusion = fusion  # a sotriage.fusion.FusionHead, or None for the encoder's softmax alone
         self.backend = backend
@@ -45,13 +49,13 @@ class Classifier:
 
     @classmethod
     def load(cls, model: str | None = None, backend: str = "onnx-int8", threads: int | None = None,
-             batch_size: int = 32, max_batch_tokens: int | None = None, fusion: bool = True) -> "Classifier":
+             batch_size: int = 32, max_batch_tokens: int | None = DEFAULT_MAX_BATCH_TOKENS, fusion: bool = True) -> "Classifier":
         resolved = resolve_model(model)
         return cls.from_resolved(resolved, backend, threads, batch_size, max_batch_tokens, fusion)
 
     @classmethod
     def from_resolved(cls, resolved: ResolvedModel, backend: str = "onnx-int8", threads: int | None = None,
-                      batch_size: int = 32, max_batch_tokens: int | None = None, fusion: bool = True) -> "Classifier":
+                      batch_size: int = 32, max_batch_tokens: int | None = DEFAULT_MAX_BATCH_TOKENS, fusion: bool = True) -> "Classifier":
         """Build the classifier; `fusion=False` ignores a fusion head in the model folder."""
         from ..fusion import FusionHead
 
