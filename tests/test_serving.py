@@ -65,12 +65,18 @@ def test_protocol_builds_cleaned_questions():
     ({"title": text_column(["a"]), "body": text_column(["x" * 101]), "tags": text_column([""])}, "over the server's limit of 100 bytes"),
     ({"title": text_column(["a", "b"]), "body": text_column(["b"]), "tags": text_column(["", ""])}, "input 'body' has shape [1, 1]"),
     ({"title": text_column([" "]), "body": text_column([""]), "tags": text_column([""])}, "title and body are both empty"),
-    ({**_inputs([("t", "b", "")]), "reputation": np.array([[-1.0]], dtype=np.float32)}, "input 'reputation' row 0 is -1.0"),
+    ({**_inputs([("t", "b", "")]), "reputation": np.array([[np.inf]], dtype=np.float32)}, "input 'reputation' row 0 is inf"),
 ])
 def test_protocol_rejects_bad_request(inputs, message):
     with pytest.raises(RequestError) as error:
         questions_from_inputs(inputs, max_body_bytes=100)
     assert message in str(error.value)
+
+
+def test_protocol_accepts_negative_reputation():
+    # 49 of the 45,266 real Kaggle questions have a reputation below 0 at post time.
+    inputs = {**_inputs([("t", "b", "")]), "reputation": np.array([[-3.0]], dtype=np.float32)}
+    assert questions_from_inputs(inputs)[0].reputation == -3.0
 
 
 def test_protocol_metadata_nan_means_unknown():

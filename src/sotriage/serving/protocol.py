@@ -91,8 +91,11 @@ def _metadata_value(name: str, value: float, row: int) -> float | None:
     number = float(value)
     if math.isnan(number):
         return None
-    if math.isinf(number) or number < 0:
-        raise RequestError(f"input '{name}' row {row} is {number}: send a finite value >= 0, or NaN when unknown")
+    # Negative values are real data, not errors: the Kaggle questions carry reputations of -1 and
+    # below at post time, and account ages below 0 where the post predates the account record.
+    # The model's features clip them at 0.
+    if math.isinf(number):
+        raise RequestError(f"input '{name}' row {row} is {number}: send a finite value, or NaN when unknown")
     return number
 
 
