@@ -118,3 +118,26 @@ def test_encoding_config_rejects_bad_values(field, value, message):
 
     with pytest.raises(InputError, match=message):
         EncodingConfig(**{field: value})
+
+
+def test_pad_multiple_keeps_logits(tiny_run, small_dataset):
+    from sotriage.data.dataset import load_dataset
+    from sotriage.errors import InputError
+    from sotriage.runtime.classifier import Classifier
+
+    questions = load_dataset(small_dataset).split("validation").questions[:24]
+    plain = Classifier.load(str(tiny_run), backend="onnx", threads=1)
+    bucketed = Classifier.load(str(tiny_run), backend="onnx", threads=1)
+    bucketed.pad_multiple = 32
+    seen = []
+    backend = bucketed.backend
+
+    def recording_backend(inputs):
+        seen.append(inputs["input_ids"].shape[1])  # (batch, seq)
+        return backend(inputs)
+
+    bucketed.backend = recording_backend
+    np.testing.assert_allclose(bucketed.logits(questions), plain.logits(questions), atol=1e-4)
+    assert seen and all(length % 32 == 0 for length in seen)
+    with pytest.raises(InputError, match="invalid pad_multiple 0"):
+        Classifier(plain.encoder, plain.backend, plain.label_names, pad_multiple=0)

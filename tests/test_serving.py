@@ -554,9 +554,16 @@ def test_loadtest_is_bounded_and_reports(served, tmp_path):
     assert report["server_metrics"]["nv_inference_request_success"] == 24
 
 
+def _ignore_sigint() -> None:
+    # What a non-interactive shell does for a background job (`sotriage serve &`).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 @pytest.mark.triton
 @pytest.mark.skipif(not HAS_PYTRITON, reason="nvidia-pytriton is not installed")
-def test_serve_cli_starts_and_stops_cleanly(tiny_run, stub_env, tmp_path):
+@pytest.mark.parametrize("stop_signal, preexec", [(signal.SIGTERM, None), (signal.SIGINT, _ignore_sigint)],
+                         ids=["sigterm", "sigint-in-background-job"])
+def test_serve_cli_starts_and_stops_cleanly(tiny_run, stub_env, tmp_path, stop_signal, preexec):
     import psutil
 
     http_port, grpc_port, metrics_port = _free_ports(3)
@@ -564,7 +571,7 @@ def test_serve_cli_starts_and_stops_cleanly(tiny_run, stub_env, tmp_path):
     command = [str(Path(sys.executable).parent / "sotriage"), "serve", str(tiny_run), "--backend", "onnx", "--threads", "1",
                "--port", str(http_port), "--grpc-port", str(grpc_port), "--metrics-port", str(metrics_port)]
     with open(log_path, "w") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env={**os.environ})
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env={**os.environ}, preexec_fn=preexec)
     try:
         deadline = time.monotonic() + 120
         ready = False
@@ -580,7 +587,7 @@ def test_serve_cli_starts_and_stops_cleanly(tiny_run, stub_env, tmp_path):
         assert ready, log_path.read_text()[-3000:]
         children = [child.pid for child in psutil.Process(process.pid).children(recursive=True)]
         assert children, "tritonserver should run as a child of sotriage serve"
-        process.send_signal(signal.SIGTERM)
+        process.send_signal(stop_signal)
         assert process.wait(timeout=60) == 0, log_path.read_text()[-3000:]
     finally:
         if process.poll() is None:

@@ -118,7 +118,7 @@ def build_shipped_openvino_int8(files) -> None:
     log.info("building %s for the openvino-int8 backend (first use)", files.onnx_int8_qdq)
     settings = read_sotriage_config(files.model_dir)
     encoder = QuestionEncoder(load_tokenizer(str(files.model_dir)), EncodingConfig(**settings.get("encoding", {})))
-    build_openvino_int8(files, encoder, None, QdqConfig(calibration="percentile"), questions=sample_questions())
+    build_openvino_int8(files, encoder, None, QdqConfig(calibration="percentile"), questions=sample_questions().questions)
 
 
 def build_merged(source: Path, model_dir: Path) -> None:

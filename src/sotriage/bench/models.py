@@ -198,7 +198,7 @@ def ensure_static_int8(model: BenchModel, questions) -> str | None:
 
 
 def ensure_openvino_int8(model: BenchModel, questions, cache: Path) -> str | None:
-    """Make sure `model` has model-int8-qdq.onnx for the openvino-int8 backend; return why not, or None.
+    """Build model-int8-qdq.onnx for the openvino-int8 backend unless it exists; return why it cannot, or None.
 
     The shipped classifier gets the same file `predict --backend openvino-int8` builds (calibrated on
     the bundled sample), so the benchmark measures what users run. A bench-cache model (BERT-base,
@@ -220,18 +220,12 @@ def ensure_openvino_int8(model: BenchModel, questions, cache: Path) -> str | Non
         elif files.onnx_dir.is_relative_to(cache):
             encoder = model.encoder()
             build_openvino_int8(files, encoder, None, QdqConfig(calibration="minmax"),
-                                questions=_as_labelled(list(questions)[:STATIC_CALIBRATION_QUESTIONS]))
+                                questions=list(questions)[:STATIC_CALIBRATION_QUESTIONS])
         else:
             return f"{files.onnx_int8_qdq} not found: build it with sotriage export {files.model_dir.parent} --openvino-int8"
     except (SotriageError, RuntimeError, ValueError, OSError) as error:
         return f"building the OpenVINO INT8 file for {model.key} failed: {error}"
     return None
-
-
-def _as_labelled(questions):
-    from ..data.dataset import LabelledQuestions
-
-    return LabelledQuestions(questions, [0] * len(questions))
 
 
 def _write_random_bert_base(model_dir: Path) -> None:

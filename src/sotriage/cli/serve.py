@@ -26,9 +26,12 @@ from .common import handle_errors
               help="Microseconds a request may wait for others to fill a batch.")
 @click.option("--max-body-bytes", type=int, default=DEFAULT_MAX_BODY_BYTES, show_default=True,
               help="Max UTF-8 bytes of each text input (title, body, tags); longer requests are rejected.")
+@click.option("--pad-multiple", type=click.IntRange(min=1), default=32, show_default=True,
+              help="Pad each batch's sequence length up to a multiple of this many tokens, so the backend sees few "
+                   "distinct shapes (OpenVINO's memory grows with each new shape); 1 pads to the longest question only.")
 @handle_errors
 def serve(model, backend, threads, host, http_port, grpc_port, metrics_port, model_name, max_batch_size,
-          max_queue_delay_us, max_body_bytes) -> None:
+          max_queue_delay_us, max_body_bytes, pad_multiple) -> None:
     """Serve MODEL (a run folder, a merged model or shipped:reasons; default: the shipped binary model) through Triton.
 
     Starts Triton Inference Server from the nvidia-pytriton package with the classifier bound as a
@@ -45,7 +48,8 @@ def serve(model, backend, threads, host, http_port, grpc_port, metrics_port, mod
 
     config = ServeConfig(model=model, backend=backend, threads=threads, host=host, http_port=http_port,
                          grpc_port=grpc_port, metrics_port=metrics_port, model_name=model_name,
-                         max_batch_size=max_batch_size, max_queue_delay_us=max_queue_delay_us, max_body_bytes=max_body_bytes)
+                         max_batch_size=max_batch_size, max_queue_delay_us=max_queue_delay_us, max_body_bytes=max_body_bytes,
+                         pad_multiple=pad_multiple)
     # Show the serving package's INFO logs (startup, shutdown) even without -v, because an
     # operator needs them. Rejected requests are WARNING logs and show anyway.
     logging.getLogger("sotriage.serving").setLevel(logging.INFO)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import time
 
-from ..data.dataset import LabelledQuestions
+from ..data.schema import Question
 from ..run_dir import RunDir
 from ..runtime.base import ModelFiles
 from .qdq import QdqConfig, QuestionCalibrationReader, quantize_qdq
@@ -25,15 +25,15 @@ log = logging.getLogger(__name__)
 
 
 def build_openvino_int8(files: ModelFiles, encoder, run: RunDir | None, config: QdqConfig,
-                        questions: LabelledQuestions | None = None) -> dict:
+                        questions: list[Question] | None = None) -> dict:
     """Write `files.onnx_int8_qdq` from `files.onnx_unfused`; return how it was calibrated and placed.
 
     Calibration uses `questions` when given, else a seeded sample of the run's training questions
     (an error names the missing dataset when the run has none).
     """
     if questions is None:
-        questions = calibration_questions(run, config.calibration_examples)
-    encoded = encoder.encode(questions.questions[:config.calibration_examples])
+        questions = calibration_questions(run, config.calibration_examples).questions
+    encoded = encoder.encode(questions[:config.calibration_examples])
 
     # Batches of (calibration_batch_size, seq) padded to each batch's longest question, the same
     # padding the model sees at inference, so padded positions do not skew the activation ranges.

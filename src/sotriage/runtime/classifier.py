@@ -12,6 +12,7 @@ from typing import Sequence
 import numpy as np
 
 from ..data.schema import Question
+from ..errors import InputError
 from ..encoding import (DEFAULT_MAX_BATCH_TOKENS, EncodingConfig, Encoded, QuestionEncoder, length_sorted_batches, pad_batch,
                         token_budget_batches)
 from ..modeling import load_tokenizer, read_sotriage_config
@@ -36,16 +37,24 @@ class Prediction:
 
 class Classifier:
     """Tokenize questions, batch them and run a backend; `max_batch_tokens=None` batches `batch_size`
-    length-sorted rows instead of filling a token budget (rows capped at `batch_size`)."""
+    length-sorted rows instead of filling a token budget (rows capped at `batch_size`).
+
+    `pad_multiple` pads each batch's sequence length up to a multiple of it, which bounds how many
+    distinct input shapes a long-running process sends to its backend (see `sotriage serve`).
+    """
 
     def __init__(self, encoder: QuestionEncoder, backend: Backend, label_names: list[str],
-                 batch_size: int = 32, max_batch_tokens: int | None = DEFAULT_MAX_BATCH_TOKENS, fusion=None):
+                 batch_size: int = 32, max_batch_tokens: int | None = DEFAULT_MAX_BATCH_TOKENS, fusion=None,
+                 pad_multiple: int = 1):
+        if pad_multiple < 1:
+            raise InputError(f"invalid pad_multiple {pad_multiple}: use 1 (no extra padding) or more, e.g. 32")
         self.encoder = encoder
         self.fusion = fusion  # a sotriage.fusion.FusionHead, or None for the encoder's softmax alone
         self.backend = backend
         self.label_names = list(label_names)
         self.batch_size = batch_size
         self.max_batch_tokens = max_batch_tokens
+        self.pad_multiple = pad_multiple
 
     @classmethod
     def load(cls, model: str | None = None, backend: str = "onnx-int8", threads: int | None = None,
@@ -79,7 +88,9 @@ class Classifier:
     def logits_for_encoded(self, encoded: Sequence[Encoded]) -> np.ndarray:
         logits = np.zeros((len(encoded), len(self.label_names)), dtype=np.float32)
         for index in self.batches(encoded):
-            inputs = pad_batch([encoded[i] for i in index], self.encoder.pad_id)  # (batch, seq) each
+            longest = max(len(encoded[i]) for i in index)
+            pad_to = -(-longest // self.pad_multiple) * self.pad_multiple
+            inputs = pad_batch([encoded[i] for i in index], self.encoder.pad_id, pad_to)  # (batch, seq) each
             logits[index] = self.backend(inputs)
         return logits
 
