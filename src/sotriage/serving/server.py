@@ -56,8 +56,8 @@ class ServeConfig:
     max_queue_delay_us: int = 2000
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     # Sequence lengths are padded up to a multiple of this. OpenVINO keeps compiled kernels for
-    # every input shape it sees: with shapes unbounded, a 2-minute load test of openvino-int8 grew
-    # the server by 44%, and a multiple of 32 keeps the shapes to a few hundred.
+    # every input shape it receives. With shapes unbounded, a 2-minute load test of openvino-int8
+    # grew the server by 44%, and a multiple of 32 keeps the shapes to a few hundred.
     pad_multiple: int = 32
 
     def __post_init__(self) -> None:
