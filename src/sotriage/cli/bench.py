@@ -81,4 +81,4 @@ def bench(model, models, backends, settings, n, passes, threads, max_batch_token
     render_table(data, Console())
     written = write_outputs(data, Path(out), Path(json_path) if json_path else None)
     click.echo(f"median of {passes_text(config.passes)} after a warm-up; threads: {config.threads}; wrote "
-               + ", ".join(str(path) for path in written.values()))
+               + ", ".join(dict.fromkeys(str(path) for path in written.values())))  # --json may repeat bench.json
