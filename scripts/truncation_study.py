@@ -1,8 +1,8 @@
 """Accuracy and cost of truncation strategies and max lengths, at inference, on one trained model.
 
-The model keeps its weights; only how a question is cut into tokens changes: `head` keeps the
-start of the body, `head_tail` keeps its start and its last --tail-tokens tokens (the title and tags
-always come first). Each setting is evaluated on the test split with the given backend, encoder
+The model keeps its weights, and only the cut of a question into tokens changes. `head` keeps the
+start of the body, and `head_tail` keeps its start and its last --tail-tokens tokens. The title and
+tags always come first. Each setting is evaluated on the test split with the given backend, encoder
 logits only (no fusion head), and timed end to end, tokenization included.
 
     python scripts/truncation_study.py runs/minilm-lora-r8 --backend onnx-int8 --out runs/truncation.md

@@ -110,7 +110,8 @@ def test_openvino_int8_file_is_a_calibrated_qdq_graph(tiny_run):
     files = resolve_model(str(tiny_run)).files
     graph = onnx.load(str(files.onnx_int8_qdq))
     op_types = [node.op_type for node in graph.graph.node]
-    assert op_types.count("QuantizeLinear") > 0 and op_types.count("DequantizeLinear") > 0
+    assert op_types.count("QuantizeLinear") > 0
+    assert op_types.count("DequantizeLinear") > 0
     entry = read_json(RunDir(tiny_run).onnx_dir / "quantization.json")["files"]["openvino-int8"]
     assert entry["calibration_questions"] == 64
     assert entry["calibration"] == "percentile"

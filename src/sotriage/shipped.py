@@ -30,7 +30,7 @@ SHIPPED_PREFIX = "shipped:"
 def shipped_dir(name: str = DEFAULT_SHIPPED) -> Path:
     if name not in SHIPPED_MODELS:
         raise MissingArtifactError(
-            f"unknown shipped model {SHIPPED_PREFIX}{name}: use one of "
+            f"shipped model {SHIPPED_PREFIX}{name} not found: use one of "
             f"{', '.join(SHIPPED_PREFIX + known for known in SHIPPED_MODELS)}, or a run folder from `sotriage train`."
         )
     return Path(str(resources.files("sotriage") / "resources" / SHIPPED_MODELS[name]))

@@ -36,7 +36,7 @@ def build_openvino_int8(files: ModelFiles, encoder, run: RunDir | None, config: 
     encoded = encoder.encode(questions[:config.calibration_examples])
 
     # Batches of (calibration_batch_size, seq) padded to each batch's longest question, the same
-    # padding the model sees at inference, so padded positions do not skew the activation ranges.
+    # padding the model receives at inference, so padded positions do not skew the activation ranges.
     reader = QuestionCalibrationReader(encoded, encoder.pad_id, config.calibration_batch_size,
                                        model_input_names(files.onnx_unfused))
     started = time.perf_counter()
