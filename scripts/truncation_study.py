@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> None:
         lengths = [len(item) for item in classifier.encoder.encode(questions.questions[:2000])]
         rows.append({"max_length": max_length, "truncation": truncation, "accuracy": metrics["accuracy"],
                      "macro_f1": metrics["macro_f1"], "log_loss": metrics["log_loss"], "q_per_s": len(questions) / seconds,
-                     "mean_tokens": float(np.mean(lengths)), "share_truncated": float(np.mean(np.asarray(lengths) >= max_length))})
+                     "mean_tokens": float(np.mean(lengths)), "share_at_max_length": float(np.mean(np.asarray(lengths) >= max_length))})
         log.info("%s", rows[-1])
     backend.close()
 
@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> None:
              "| max length | truncation | mean tokens | share at max length | accuracy | macro-F1 | log loss | questions/s |",
              "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for row in rows:
-        lines.append(f"| {row['max_length']} | {row['truncation']} | {row['mean_tokens']:.0f} | {row['share_truncated']:.0%} | "
+        lines.append(f"| {row['max_length']} | {row['truncation']} | {row['mean_tokens']:.0f} | {row['share_at_max_length']:.0%} | "
                      f"{row['accuracy']:.2%} | {row['macro_f1']:.4f} | {row['log_loss']:.4f} | {row['q_per_s']:.1f} |")
     table = "\n".join(lines) + "\n"
     print(table)

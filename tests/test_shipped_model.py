@@ -82,7 +82,7 @@ def test_unknown_shipped_name_lists_known_ones():
         resolve_model("shipped:gpt")
 
 
-def test_shipped_binary_by_name_is_the_default(tmp_path):
+def test_shipped_binary_by_name_is_the_default():
     named = resolve_model("shipped:binary")
     assert named.shipped == "binary"
     assert named.files.model_dir == resolve_model(None).files.model_dir

@@ -13,7 +13,6 @@ from pathlib import Path
 import numpy as np
 
 from ..encoding import EncodingConfig, QuestionEncoder
-from ..errors import SotriageError
 from ..runtime.base import Backend
 from ..runtime.classifier import Classifier
 from ..runtime.onnx_backend import OnnxBackend
